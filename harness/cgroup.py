@@ -1,0 +1,217 @@
+"""pids cgroups: find the one a process is in, make one per launch group, remove it.
+
+Stdlib only: the trampoline and the workload import this before TensorFlow.
+cgroup v1 (`/sys/fs/cgroup/pids/...`) is what our root CI boxes have; cgroup v2
+works where this process sits in a delegated subtree with the pids controller.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+V1_ROOT = Path("/sys/fs/cgroup/pids")
+NAME_PREFIX = "harness-"
+_REMOVE_WAIT_S = 5.0
+
+
+class CgroupUnavailable(RuntimeError):
+    """No pids cgroup can be made here; the message says why."""
+
+
+@dataclass(frozen=True)
+class PidsCgroup:
+    path: Path
+    version: int  # 1 or 2
+
+    def _read(self, name: str) -> str | None:
+        try:
+            return (self.path / name).read_text().strip()
+        except OSError:
+            return None
+
+    @property
+    def max(self) -> int | None:
+        """pids.max, None for "max" (unlimited) or unreadable."""
+        raw = self._read("pids.max")
+        return int(raw) if raw and raw != "max" else None
+
+    @property
+    def current(self) -> int | None:
+        raw = self._read("pids.current")
+        return int(raw) if raw else None
+
+    @property
+    def peak(self) -> int | None:
+        raw = self._read("pids.peak")  # v2 on kernels >= 6.1 only
+        return int(raw) if raw else None
+
+    @property
+    def events_max(self) -> int:
+        """How many forks/clones this cgroup refused because pids.max was reached."""
+        for line in (self._read("pids.events") or "").splitlines():
+            key, _, value = line.partition(" ")
+            if key == "max":
+                return int(value)
+        return 0
+
+    def snapshot(self) -> dict:
+        return {
+            "path": str(self.path),
+            "version": self.version,
+            "max": self.max,
+            "current": self.current,
+            "peak": self.peak,
+            "events_max": self.events_max,
+        }
+
+    def procs(self) -> list[int]:
+        raw = self._read("cgroup.procs") or ""
+        return [int(p) for p in raw.split()]
+
+    def set_max(self, limit: int | None) -> None:
+        (self.path / "pids.max").write_text("max" if limit is None else str(limit))
+
+    def join(self, pid: int | None = None) -> None:
+        (self.path / "cgroup.procs").write_text(str(pid or os.getpid()))
+
+    def kill_all(self) -> list[int]:
+        """SIGKILL every member until none is left; returns the pids killed."""
+        killed: list[int] = []
+        kill_file = self.path / "cgroup.kill"
+        if self.version == 2 and kill_file.exists():
+            killed = self.procs()
+            kill_file.write_text("1")
+        deadline = time.monotonic() + _REMOVE_WAIT_S
+        while (members := self.procs()) and time.monotonic() < deadline:
+            for pid in members:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.01)
+        return sorted(set(killed))
+
+    def remove(self) -> None:
+        """rmdir, retried while exiting members still hold it (EBUSY)."""
+        deadline = time.monotonic() + _REMOVE_WAIT_S
+        while True:
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                    raise
+                self.kill_all()
+                time.sleep(0.02)
+
+
+def _v2_mount(mountinfo: str) -> Path | None:
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if " - cgroup2 " in line and len(fields) > 4:
+            return Path(fields[4])
+    return None
+
+
+def membership(pid: int | str = "self") -> dict[str, str]:
+    """controller -> cgroup path from /proc/PID/cgroup ("" key is the v2 hierarchy)."""
+    paths: dict[str, str] = {}
+    try:
+        text = Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return paths
+    for line in text.splitlines():
+        _, controllers, path = line.split(":", 2)
+        for name in controllers.split(",") if controllers else [""]:
+            paths[name] = path
+    return paths
+
+
+def cgroup_of(pid: int | str = "self", v1_root: Path = V1_ROOT) -> PidsCgroup | None:
+    """The pids cgroup that limits PID, v1 first, else v2 where pids.max exists."""
+    paths = membership(pid)
+    if "pids" in paths:
+        return PidsCgroup(v1_root / paths["pids"].lstrip("/"), 1)
+    if "" in paths:
+        try:
+            mount = _v2_mount(Path("/proc/self/mountinfo").read_text())
+        except OSError:
+            mount = None
+        if mount is not None:
+            path = mount / paths[""].lstrip("/")
+            if (path / "pids.max").exists():
+                return PidsCgroup(path, 2)
+    return None
+
+
+def v2_parent(mountinfo: str, own_path: str) -> Path:
+    """The v2 directory under which this process may create pids-limited children."""
+    mount = _v2_mount(mountinfo)
+    if mount is None:
+        raise CgroupUnavailable("no cgroup2 hierarchy is mounted")
+    parent = mount / own_path.lstrip("/")
+    controllers = (parent / "cgroup.subtree_control").read_text().split()
+    if "pids" not in controllers:
+        available = (parent / "cgroup.controllers").read_text().split()
+        if "pids" not in available:
+            raise CgroupUnavailable(f"the pids controller is not delegated to {parent}")
+        try:
+            (parent / "cgroup.subtree_control").write_text("+pids")
+        except OSError as exc:
+            raise CgroupUnavailable(f"cannot enable pids in {parent}: {exc.strerror}") from exc
+    if not os.access(parent, os.W_OK):
+        raise CgroupUnavailable(f"{parent} is not writable by uid {os.getuid()}")
+    return parent
+
+
+def _parent_dir(v1_root: Path) -> tuple[Path, int]:
+    if v1_root.is_dir():
+        if os.access(v1_root, os.W_OK):
+            return v1_root, 1
+        v1_reason = f"{v1_root} is not writable by uid {os.getuid()}"
+    else:
+        v1_reason = f"{v1_root} does not exist (no cgroup v1 pids hierarchy)"
+    try:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+        return v2_parent(mountinfo, membership().get("", "/")), 2
+    except (CgroupUnavailable, OSError) as exc:
+        raise CgroupUnavailable(f"{v1_reason}; cgroup v2: {exc}") from exc
+
+
+def create(limit: int | None, v1_root: Path = V1_ROOT) -> PidsCgroup:
+    """A fresh pids cgroup named after this (owner) process, with pids.max = limit."""
+    parent, version = _parent_dir(v1_root)
+    path = parent / f"{NAME_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        path.mkdir()
+    except OSError as exc:
+        raise CgroupUnavailable(f"cannot create {path}: {exc.strerror}") from exc
+    group = PidsCgroup(path, version)
+    group.set_max(limit)
+    return group
+
+
+def leftovers(v1_root: Path = V1_ROOT, owner: int | None = None) -> list[Path]:
+    """harness-made cgroups still present, optionally only those of one owner pid."""
+    prefix = NAME_PREFIX if owner is None else f"{NAME_PREFIX}{owner}-"
+    roots = [v1_root]
+    try:
+        mount = _v2_mount(Path("/proc/self/mountinfo").read_text())
+        if mount is not None:
+            roots.append(mount / membership().get("", "/").lstrip("/"))
+    except OSError:
+        pass
+    found: list[Path] = []
+    for root in roots:
+        if root.is_dir():
+            found += [p for p in root.iterdir() if p.is_dir() and p.name.startswith(prefix)]
+    return sorted(found)
