@@ -174,10 +174,13 @@ def v2_parent(mountinfo: str, own_path: str) -> Path:
 
 
 def _parent_dir(v1_root: Path) -> tuple[Path, int]:
+    """Where launch groups are made: below this process's own pids cgroup, so a limit the
+    process is already under (a container's, a systemd unit's) still applies to them."""
     if v1_root.is_dir():
-        if os.access(v1_root, os.W_OK):
-            return v1_root, 1
-        v1_reason = f"{v1_root} is not writable by uid {os.getuid()}"
+        own = v1_root / membership().get("pids", "/").lstrip("/")
+        if own.is_dir() and os.access(own, os.W_OK):
+            return own, 1
+        v1_reason = f"{own} is not writable by uid {os.getuid()}"
     else:
         v1_reason = f"{v1_root} does not exist (no cgroup v1 pids hierarchy)"
     try:
@@ -203,15 +206,39 @@ def create(limit: int | None, v1_root: Path = V1_ROOT) -> PidsCgroup:
 def leftovers(v1_root: Path = V1_ROOT, owner: int | None = None) -> list[Path]:
     """harness-made cgroups still present, optionally only those of one owner pid."""
     prefix = NAME_PREFIX if owner is None else f"{NAME_PREFIX}{owner}-"
-    roots = [v1_root]
+    roots = [v1_root, v1_root / membership().get("pids", "/").lstrip("/")]
     try:
         mount = _v2_mount(Path("/proc/self/mountinfo").read_text())
         if mount is not None:
             roots.append(mount / membership().get("", "/").lstrip("/"))
     except OSError:
         pass
-    found: list[Path] = []
+    found: set[Path] = set()
     for root in roots:
         if root.is_dir():
-            found += [p for p in root.iterdir() if p.is_dir() and p.name.startswith(prefix)]
+            found |= {p for p in root.iterdir() if p.is_dir() and p.name.startswith(prefix)}
     return sorted(found)
+
+
+def owner_of(path: Path) -> int | None:
+    """The pid that made a harness cgroup (from its name)."""
+    head = path.name.removeprefix(NAME_PREFIX).split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def reap_stale(v1_root: Path = V1_ROOT) -> list[Path]:
+    """Remove harness cgroups whose owner is gone (a runner killed with SIGKILL), killing
+    anything still inside. Returns what was removed."""
+    removed = []
+    for path in leftovers(v1_root):
+        owner = owner_of(path)
+        if owner is None or owner == os.getpid() or Path(f"/proc/{owner}").exists():
+            continue
+        group = PidsCgroup(path, 1 if str(path).startswith(str(v1_root)) else 2)
+        try:
+            group.kill_all()
+            group.remove()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed

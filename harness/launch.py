@@ -1,7 +1,9 @@
-"""Launch a group: K sibling launches of one command, one method, one condition, one budget.
+"""Launch groups: launches that share one condition and one task budget.
 
-command + method + condition -> (launching parents, ready, go) -> supervise ->
-outcomes. Bad input raises LaunchInputError before anything starts.
+command + method + condition -> launching parent (ready) -> go -> supervise ->
+outcome. `run()` starts K identical siblings together (the repro harness);
+the Phase 2 runner uses LaunchGroup directly to admit launches one by one.
+Bad input raises LaunchInputError before anything starts.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness import envpolicy, limits, nvml, probes
@@ -22,7 +24,7 @@ from harness.command import Command, CommandError
 from harness.condition import Condition
 from harness.methods import CATALOGUE
 from harness.outcome import Outcome, build
-from harness.supervise import LAUNCH_MARKER_ENV, LaunchFiles, Watch, supervise
+from harness.supervise import LAUNCH_MARKER_ENV, LaunchFiles, Supervisor, Watch
 
 READY_TIMEOUT_S = 300.0  # parents importing/initialising TF on a loaded 2-core box
 DEFAULT_TIMEOUT_S = 900.0
@@ -43,188 +45,250 @@ class LaunchSpec:
     stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
     child_env: dict[str, str] = field(default_factory=dict)  # e.g. the runner's thread caps
 
-    def effective_command(self) -> Command:
-        flags = self.condition.workload_flags
-        if flags and not self.command.is_reference:
-            raise LaunchInputError(f"condition {self.condition.name!r} sets workload flags "
-                                   f"{' '.join(flags)}; it applies to the reference workload "
-                                   "only")
-        return self.command.with_flags(flags) if flags else self.command
+
+def effective_command(command: Command, condition: Condition) -> Command:
+    flags = condition.workload_flags
+    if flags and not command.is_reference:
+        raise LaunchInputError(f"condition {condition.name!r} sets workload flags "
+                               f"{' '.join(flags)}; it applies to the reference workload only")
+    return command.with_flags(flags) if flags else command
 
 
-def validate(spec: LaunchSpec) -> Command:
-    if spec.method not in CATALOGUE:
-        raise LaunchInputError(f"unknown method {spec.method!r}: use one of "
-                               f"{', '.join(CATALOGUE)}")
-    if spec.timeout_s <= 0 or spec.stall_timeout_s <= 0:
-        raise LaunchInputError("timeouts must be greater than zero")
-    command = spec.effective_command()
+def check_method(method: str) -> None:
+    if method not in CATALOGUE:
+        raise LaunchInputError(f"unknown method {method!r}: use one of {', '.join(CATALOGUE)}")
+
+
+def check_command(command: Command) -> None:
     try:
         command.validate()
-        spec.condition.child_ids()
-    except (CommandError, ValueError) as exc:
+    except CommandError as exc:
         raise LaunchInputError(str(exc)) from None
-    log_dir = Path(spec.log_dir)
+
+
+def prepare_log_dir(log_dir: Path) -> Path:
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LaunchInputError(f"bad log dir {str(log_dir)!r}: {exc.strerror}") from None
     if not os.access(log_dir, os.W_OK):
         raise LaunchInputError(f"bad log dir {str(log_dir)!r}: not writable")
-    return command
-
-
-def _launch_dirs(log_dir: Path, siblings: int) -> list[LaunchFiles]:
-    if siblings == 1:
-        return [LaunchFiles(log_dir)]
-    return [LaunchFiles(log_dir / f"sibling-{i}") for i in range(siblings)]
+    return log_dir
 
 
 @dataclass
-class _Parent:
+class Pending:
+    """A launching parent that is starting up (setting its TF state), not yet released."""
+
     files: LaunchFiles
     marker: str
     proc: subprocess.Popen
     ready_fd: int
     go: dict
+    method: str
+    command: Command
     ready: bool = False
 
 
-def _start_parent(spec: LaunchSpec, command: Command, files: LaunchFiles, marker: str,
-                  budget: limits.Budget, user: tuple[int, int] | None) -> _Parent:
-    files.dir.mkdir(parents=True, exist_ok=True)
-    for stale in (files.events, files.metrics, files.stacks, files.parent_result,
-                  files.outcome, files.stdout, files.stderr):
-        stale.unlink(missing_ok=True)
-    files.stdout.touch()
-    files.stderr.touch()
-    if user is not None:  # the child writes events/metrics here as another uid
-        for path in (files.dir, files.stdout, files.stderr):
-            os.chown(path, *user)
-    child_env = {**command.env, **spec.child_env,
-                 "HARNESS_EVENTS": str(files.events),
-                 "HARNESS_METRICS_OUT": str(files.metrics),
-                 "HARNESS_STACKS": str(files.stacks)}
-    cond = spec.condition
-    go = {
-        "method": spec.method,
-        "result": str(files.parent_result),
-        "child": {
-            "argv": list(command.argv), "cwd": command.cwd, "env": child_env,
-            "stdout": str(files.stdout), "stderr": str(files.stderr),
-            "workdir": str(files.dir),
-            "group": str(budget.group.path) if budget.group else None,
-            "rlimits": cond.limits.rlimits(), "user": list(user) if user else None,
-        },
-    }
-    env = {k: v for k, v in os.environ.items() if k not in cond.unset}
-    env.update({**cond.env, LAUNCH_MARKER_ENV: marker})
-    read_fd, write_fd = os.pipe()
-    boot = {"harness_pid": os.getpid(), "parent_tf": cond.parent_tf, "ready_fd": write_fd}
-    (files.dir / "parent-spec.json").write_text(envpolicy.redact(json.dumps(
-        {**boot, "go": go, "env_set": envpolicy.redact_mapping(cond.env),
-         "env_unset": list(cond.unset)}, indent=2)))
-    with open(files.parent_log, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "harness.parent", json.dumps(boot)],
-                                stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
-                                pass_fds=(write_fd,), start_new_session=True)
-    os.close(write_fd)
-    return _Parent(files, marker, proc, read_fd, go)
+class LaunchGroup:
+    """One condition, one budget (pids cgroup / RLIMIT_NPROC), one supervisor."""
 
+    def __init__(self, condition: Condition, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> None:
+        if timeout_s <= 0 or stall_timeout_s <= 0:
+            raise LaunchInputError("timeouts must be greater than zero")
+        self.condition = condition
+        try:
+            self.user = condition.child_ids()
+        except ValueError as exc:
+            raise LaunchInputError(str(exc)) from None
+        self.child_uid = self.user[0] if self.user else os.getuid()
+        try:
+            self.budget = limits.open_budget(condition.limits.tasks, self.child_uid,
+                                             condition.budget_backend)
+        except limits.BudgetError as exc:
+            raise LaunchInputError(str(exc)) from None
+        self.id = uuid.uuid4().hex[:8]
+        self.supervisor = Supervisor(timeout_s, stall_timeout_s)
+        self.nvml = nvml.Nvml.open()
+        self.gpus = self.nvml.gpus() if self.nvml.available else []
+        self._events_before = self.budget.group.events_max if self.budget.group else 0
+        self._count = 0
+        self._pending: list[Pending] = []
+        self._final_group: dict | None = None
 
-def _wait_ready(parents: list[_Parent], deadline: float) -> None:
-    pending = {p.ready_fd: p for p in parents}
-    while pending and time.monotonic() < deadline:
-        readable, _, _ = select.select(list(pending), [], [], 0.5)
-        for fd in readable:
-            parent = pending.pop(fd)
-            parent.ready = os.read(fd, 64).startswith(b"ready")
-        for fd, parent in list(pending.items()):
-            if parent.proc.poll() is not None:
-                pending.pop(fd)
-    for parent in parents:
-        os.close(parent.ready_fd)
+    # -- starting ---------------------------------------------------------------------
 
+    def prepare(self, command: Command, method: str, files: LaunchFiles,
+                child_env: dict[str, str] | None = None) -> Pending:
+        """Start one launching parent; it sets up its TF state, then waits for release()."""
+        files.dir.mkdir(parents=True, exist_ok=True)
+        for stale in (files.events, files.metrics, files.stacks, files.parent_result,
+                      files.outcome):
+            stale.unlink(missing_ok=True)
+        files.stdout.write_bytes(b"")
+        files.stderr.write_bytes(b"")
+        if self.user is not None:  # the child writes events/metrics here as another uid
+            for path in (files.dir, files.stdout, files.stderr):
+                os.chown(path, *self.user)
+        cond = self.condition
+        go = {
+            "method": method,
+            "result": str(files.parent_result),
+            "child": {
+                "argv": list(command.argv), "cwd": command.cwd,
+                "env": {**command.env, **(child_env or {}),
+                        "HARNESS_EVENTS": str(files.events),
+                        "HARNESS_METRICS_OUT": str(files.metrics),
+                        "HARNESS_STACKS": str(files.stacks)},
+                "stdout": str(files.stdout), "stderr": str(files.stderr),
+                "workdir": str(files.dir),
+                "group": str(self.budget.group.path) if self.budget.group else None,
+                "rlimits": cond.limits.rlimits(),
+                "user": list(self.user) if self.user else None,
+            },
+        }
+        marker = f"{os.getpid()}:{self.id}:{self._count}"
+        self._count += 1
+        env = {k: v for k, v in os.environ.items() if k not in cond.unset}
+        env.update({**cond.env, LAUNCH_MARKER_ENV: marker})
+        read_fd, write_fd = os.pipe()
+        boot = {"harness_pid": os.getpid(), "parent_tf": cond.parent_tf, "ready_fd": write_fd}
+        (files.dir / "parent-spec.json").write_text(envpolicy.redact(json.dumps(
+            {**boot, "go": go, "env_set": envpolicy.redact_mapping(cond.env),
+             "env_unset": list(cond.unset)}, indent=2)))
+        with open(files.parent_log, "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "harness.parent", json.dumps(boot)],
+                                    stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
+                                    pass_fds=(write_fd,), start_new_session=True)
+        os.close(write_fd)
+        pending = Pending(files, marker, proc, read_fd, go, method, command)
+        self._pending.append(pending)
+        return pending
 
-def _go(parents: list[_Parent], late_rlimits: dict[str, int]) -> None:
-    """Release every ready parent at once (siblings start together)."""
-    for parent in parents:
-        parent.go["child"]["rlimits"].update(late_rlimits)
-        line = (json.dumps(parent.go) + "\n").encode() if parent.ready else b"\n"
-        with contextlib.suppress(BrokenPipeError):
-            parent.proc.stdin.write(line)
-            parent.proc.stdin.close()
+    def release(self, pendings: list[Pending], ready_timeout_s: float = READY_TIMEOUT_S
+                ) -> list[Watch]:
+        """Wait until these parents are ready, then start all their children at once."""
+        _wait_ready(pendings, time.monotonic() + ready_timeout_s)
+        late = self._late_rlimits()
+        watches = []
+        for pending in pendings:
+            pending.go["child"]["rlimits"].update(late)
+            line = (json.dumps(pending.go) + "\n").encode() if pending.ready else b"\n"
+            with contextlib.suppress(BrokenPipeError):
+                pending.proc.stdin.write(line)
+                pending.proc.stdin.close()
+            watch = Watch(len(self.supervisor.watches), pending.proc, pending.files,
+                          pending.marker, nvml.GpuWorkProbe(self.nvml))
+            watch.pending = pending
+            self.supervisor.add(watch)
+            self._pending.remove(pending)
+            watches.append(watch)
+        return watches
 
+    def _late_rlimits(self) -> dict[str, int]:
+        """Known only once the parents are up: RLIMIT_NPROC = tasks the uid has + budget."""
+        budget = self.budget
+        if budget.backend != "rlimit-nproc":
+            return {}
+        budget.nproc_base = limits.uid_tasks(self.child_uid)
+        budget.notes.append(f"RLIMIT_NPROC = {budget.nproc_base} tasks uid {self.child_uid} "
+                            f"already had + budget {budget.limit}")
+        return {"nproc": budget.nproc_base + budget.limit}
 
-def _late_rlimits(budget: limits.Budget, child_uid: int) -> dict[str, int]:
-    """Known only once every parent is up: RLIMIT_NPROC = tasks the uid has + budget."""
-    if budget.backend != "rlimit-nproc":
-        return {}
-    budget.nproc_base = limits.uid_tasks(child_uid)
-    budget.notes.append(f"RLIMIT_NPROC = {budget.nproc_base} tasks uid {child_uid} already "
-                        f"had + budget {budget.limit}")
-    return {"nproc": budget.nproc_base + budget.limit}
+    # -- budget -----------------------------------------------------------------------
 
+    def tasks_in_use(self) -> int | None:
+        if self.budget.backend == "rlimit-nproc":
+            return limits.uid_tasks(self.child_uid) - (self.budget.nproc_base or 0)
+        return self.budget.group.current if self.budget.group else None
 
-def run(spec: LaunchSpec) -> list[Outcome]:
-    """Launch spec.condition.siblings copies together and return one outcome each."""
-    command = validate(spec)
-    cond = spec.condition
-    user = cond.child_ids()
-    child_uid = user[0] if user else os.getuid()
-    try:
-        budget = limits.open_budget(cond.limits.tasks, child_uid, cond.budget_backend)
-    except limits.BudgetError as exc:
-        raise LaunchInputError(str(exc)) from None
-    group_id = uuid.uuid4().hex[:8]
-    parents: list[_Parent] = []
-    watches: list[Watch] = []
-    handle = nvml.Nvml.open()
-    events_before = budget.group.events_max if budget.group else 0
-    try:
-        for i, files in enumerate(_launch_dirs(Path(spec.log_dir), cond.siblings)):
-            marker = f"{os.getpid()}:{group_id}:{i}"
-            parents.append(_start_parent(spec, command, files, marker, budget, user))
-        _wait_ready(parents, time.monotonic() + READY_TIMEOUT_S)
-        _go(parents, _late_rlimits(budget, child_uid))
-        watches = [Watch(i, p.proc, p.files, p.marker, nvml.GpuWorkProbe(handle))
-                   for i, p in enumerate(parents)]
-        supervise(watches, budget.group, spec.timeout_s, spec.stall_timeout_s)
-    finally:
-        for parent in parents[len(watches):]:  # started but never supervised
-            parent.proc.kill()
-            parent.proc.wait()
-        group_snapshot = budget.group.snapshot() if budget.group else None
-        if budget.group:
-            budget.group.kill_all()
-            budget.group.remove()
-        gpus = handle.gpus() if handle.available else []
-        handle.close()
-    events_delta = (group_snapshot or {}).get("events_max", 0) - events_before
-    budget_record = {**budget.record(), "group_at_end": group_snapshot}
-    outcomes = []
-    for watch in watches:
+    def headroom(self) -> int | None:
+        """Budget minus tasks in use now; None without a budget."""
+        used = self.tasks_in_use()
+        if self.budget.limit is None or used is None:
+            return None
+        return self.budget.limit - used
+
+    # -- results ----------------------------------------------------------------------
+
+    def outcome(self, watch: Watch, condition_name: str | None = None) -> Outcome:
         files = watch.files
-        result = probes_result(files)
+        pending: Pending = watch.pending
+        group_now = self.budget.group.snapshot() if self.budget.group else self._final_group
+        events_delta = (group_now or {}).get("events_max", 0) - self._events_before
         seen = probes.observe(files.events, [files.stdout, files.stderr],
-                              command.work_pattern, command.done_pattern)
+                              pending.command.work_pattern, pending.command.done_pattern)
         outcome = build(
-            watch.obs, result, seen, method=spec.method, condition=cond.name,
-            command=command.display(), budget=budget_record,
-            limits=asdict(cond.limits), events_max_delta=events_delta,
-            gpu_expected=bool(gpus),  # a GPU host: a run without GPU work is no_gpu_work
+            watch.obs, _parent_result(files), seen, method=pending.method,
+            condition=condition_name or self.condition.name,
+            command=pending.command.display(),
+            budget={**self.budget.record(), "group_at_end": group_now},
+            limits=asdict(self.condition.limits), events_max_delta=events_delta,
+            gpu_expected=bool(self.gpus),  # on a GPU host, a run without GPU work is flagged
             metrics=probes.read_metrics(files.metrics))
         outcome.write(files.outcome)
-        outcomes.append(outcome)
-    return outcomes
+        return outcome
+
+    def close(self) -> None:
+        """Stop everything still running, then remove the cgroup."""
+        self.supervisor.interrupt("launch group closed")
+        for pending in list(self._pending):  # started but never released
+            pending.proc.kill()
+            pending.proc.wait()
+            if pending.ready_fd >= 0:
+                os.close(pending.ready_fd)
+                pending.ready_fd = -1
+        if self.budget.group:
+            self._final_group = self.budget.group.snapshot()
+            self.budget.group.kill_all()
+            self.budget.group.remove()
+        self.nvml.close()
+
+    def __enter__(self) -> LaunchGroup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def probes_result(files: LaunchFiles) -> dict | None:
+def _wait_ready(pendings: list[Pending], deadline: float) -> None:
+    waiting = {p.ready_fd: p for p in pendings}
+    while waiting and time.monotonic() < deadline:
+        readable, _, _ = select.select(list(waiting), [], [], 0.2)
+        for fd in readable:
+            pending = waiting.pop(fd)
+            pending.ready = os.read(fd, 64).startswith(b"ready")
+        for fd, pending in list(waiting.items()):
+            if pending.proc.poll() is not None:
+                waiting.pop(fd)
+    for pending in pendings:
+        os.close(pending.ready_fd)
+        pending.ready_fd = -1
+
+
+def _parent_result(files: LaunchFiles) -> dict | None:
     try:
         return json.loads(files.parent_result.read_text())
     except (OSError, ValueError):
         return None
 
 
-def with_condition(spec: LaunchSpec, **changes) -> LaunchSpec:
-    return replace(spec, condition=replace(spec.condition, **changes))
+def launch_dirs(log_dir: Path, siblings: int) -> list[LaunchFiles]:
+    if siblings == 1:
+        return [LaunchFiles(log_dir)]
+    return [LaunchFiles(log_dir / f"sibling-{i}") for i in range(siblings)]
+
+
+def run(spec: LaunchSpec) -> list[Outcome]:
+    """Start spec.condition.siblings identical launches together; one outcome each."""
+    check_method(spec.method)
+    command = effective_command(spec.command, spec.condition)
+    check_command(command)
+    prepare_log_dir(Path(spec.log_dir))
+    with LaunchGroup(spec.condition, spec.timeout_s, spec.stall_timeout_s) as group:
+        pendings = [group.prepare(command, spec.method, files, spec.child_env)
+                    for files in launch_dirs(Path(spec.log_dir), spec.condition.siblings)]
+        watches = group.release(pendings)
+        group.supervisor.run()
+        return [group.outcome(w) for w in watches]

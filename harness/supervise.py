@@ -27,7 +27,6 @@ from pathlib import Path
 import psutil
 
 from harness import nvml
-from harness.cgroup import PidsCgroup
 from harness.workload import events as ev
 
 SAMPLE_INTERVAL_S = 0.1
@@ -172,6 +171,8 @@ class Watch:
         self.last_progress = 0.0
         self.t0 = 0.0
         self.done = False
+        self.pending: object = None  # the launcher's own record of this launch
+        self.threads_now = 0
 
     def begin(self, now: float) -> None:
         self.t0 = self.last_progress = now
@@ -209,6 +210,7 @@ class Watch:
                 progressed = True
             self._wchar[proc.pid] = wchar
             self._cpu[proc.pid] = cpu
+        self.threads_now = threads
         self.obs.peak_threads = max(self.obs.peak_threads, threads)
         self.obs.peak_rss = max(self.obs.peak_rss, rss)
         sizes = tuple(p.stat().st_size if p.exists() else 0 for p in self.files.progress_files())
@@ -358,49 +360,65 @@ def held_pipes(parent_pid: int, tree: list[psutil.Process]) -> list[str]:
     return found
 
 
-def supervise(watches: list[Watch], group: PidsCgroup | None, timeout_s: float,
-              stall_timeout_s: float, interval_s: float = SAMPLE_INTERVAL_S) -> None:
-    """Run until every launch's parent has exited; fills each watch's Observation.
+class Supervisor:
+    """Watches any number of launches in one single-threaded loop; launches may be added
+    while others run (the Phase 2 runner admits them one by one)."""
 
-    KeyboardInterrupt (SIGINT, or SIGTERM turned into it by the CLI) stops every
-    launch, records the interruption and re-raises after cleanup.
-    """
-    now = time.monotonic()
-    for watch in watches:
-        watch.begin(now)
-    next_gpu = now
-    try:
-        while not all(w.done for w in watches):
-            now = time.monotonic()
-            children = _ppid_map()
-            sample_gpu = now >= next_gpu
+    def __init__(self, timeout_s: float, stall_timeout_s: float,
+                 interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        self.timeout_s, self.stall_timeout_s, self.interval_s = (
+            timeout_s, stall_timeout_s, interval_s)
+        self.watches: list[Watch] = []
+        self._next_gpu = 0.0
+
+    @property
+    def running(self) -> list[Watch]:
+        return [w for w in self.watches if not w.done]
+
+    def add(self, watch: Watch) -> None:
+        watch.begin(time.monotonic())
+        self.watches.append(watch)
+
+    def tick(self) -> list[Watch]:
+        """One sampling round; returns the launches that finished in it."""
+        now = time.monotonic()
+        children = _ppid_map()
+        sample_gpu = now >= self._next_gpu
+        if sample_gpu:
+            self._next_gpu = now + GPU_SAMPLE_EVERY_S
+        finished = []
+        for watch in self.running:
+            watch.sample(now, children)
             if sample_gpu:
-                next_gpu = now + GPU_SAMPLE_EVERY_S
-            for watch in watches:
-                if watch.done:
-                    continue
-                watch.sample(now, children)
-                if sample_gpu:
-                    watch.gpu.sample({p.pid for p in watch.tree()})
-                if watch.parent.poll() is not None:
-                    _settle(watch, now)
-                elif now - watch.last_progress > stall_timeout_s:
-                    _stop(watch, now, stalled=True)
-                elif now - watch.t0 > timeout_s:
-                    _stop(watch, now, stalled=False)
-            time.sleep(interval_s)
-    except KeyboardInterrupt as exc:
-        for watch in watches:
-            if not watch.done:
-                watch.obs.interrupted = str(exc) or "KeyboardInterrupt"
-                _stop(watch, time.monotonic(), stalled=False, diagnose=False)
-        raise
-    finally:
-        for watch in watches:
-            if not watch.done:
-                watch.kill_tree(grace_s=0)
-                watch.finish_parent(wait_s=PARENT_EXIT_S)
-                watch.done = True
+                watch.gpu.sample({p.pid for p in watch.tree()})
+            if watch.parent.poll() is not None:
+                _settle(watch, now)
+            elif now - watch.last_progress > self.stall_timeout_s:
+                _stop(watch, now, stalled=True)
+            elif now - watch.t0 > self.timeout_s:
+                _stop(watch, now, stalled=False)
+            if watch.done:
+                watch.obs.gpu_work = watch.gpu.result.record()
+                finished.append(watch)
+        return finished
+
+    def run(self) -> None:
+        """Tick until every launch has finished; an interrupt stops them all and is recorded
+        in each unfinished Observation (the caller still writes partial outcomes)."""
+        try:
+            while self.running:
+                self.tick()
+                time.sleep(self.interval_s)
+        except KeyboardInterrupt as exc:
+            self.interrupt(str(exc) or "KeyboardInterrupt")
+        finally:
+            self.interrupt("supervision ended early")
+
+    def interrupt(self, reason: str) -> None:
+        """Stop every unfinished launch now (no diagnosis), recording why."""
+        for watch in self.running:
+            watch.obs.interrupted = reason
+            _stop(watch, time.monotonic(), stalled=False, diagnose=False)
             watch.obs.gpu_work = watch.gpu.result.record()
 
 

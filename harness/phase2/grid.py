@@ -1,0 +1,133 @@
+"""The grid: parameter dicts, the command template they fill, and their stable keys.
+
+A grid file is JSON (a list of objects, or {"evaluations": [...]}) or TOML
+(`[[evaluation]]` tables, or `evaluations = [...]`). The template is the
+command after `--`, with `{name}` placeholders; `{{`/`}}` are literal braces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import shlex
+import string
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.command import FIELD_ARGS, WORKLOAD_MODULE, Command
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+FIELD_CENTER = {"threshold_I": 17, "threshold_P": 18, "threshold_R": 19}
+DEFAULT_SIZE = 20
+_SCALARS = (int, float, str, bool)
+
+
+class GridError(ValueError):
+    """A malformed grid or template; the message names the problem."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    index: int
+    params: dict
+
+    @property
+    def key(self) -> str:
+        digest = hashlib.sha1(json.dumps(self.params, sort_keys=True).encode()).hexdigest()
+        return f"{self.index:04d}-{digest[:8]}"
+
+
+def default_grid() -> list[dict]:
+    """20 threshold triples around the field's 17/18/19, nearest first."""
+    axes = [range(c - 1, c + 2) for c in FIELD_CENTER.values()]
+    triples = sorted(itertools.product(*axes),
+                     key=lambda t: (sum(abs(v - c) for v, c in zip(t, FIELD_CENTER.values())),
+                                    t))
+    return [dict(zip(FIELD_CENTER, t)) for t in triples[:DEFAULT_SIZE]]
+
+
+def default_template(python: str = sys.executable) -> list[str]:
+    """The reference workload with the field's flags, thresholds as placeholders."""
+    argv = [python, "-m", WORKLOAD_MODULE, *FIELD_ARGS]
+    for name in FIELD_CENTER:
+        argv[argv.index(f"--{name}") + 1] = "{" + name + "}"
+    return argv
+
+
+def load(path: str | Path) -> list[dict]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise GridError(f"bad grid file {str(path)!r}: {exc.strerror}") from None
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+            data = data.get("evaluation", data.get("evaluations"))
+        else:
+            data = json.loads(text)
+            if isinstance(data, dict):
+                data = data.get("evaluations")
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise GridError(f"bad grid file {str(path)!r}: {exc}") from None
+    return validate(data, str(path))
+
+
+def validate(data: object, where: str = "grid") -> list[dict]:
+    if not isinstance(data, list) or not data:
+        raise GridError(f"bad grid {where!r}: expected a non-empty list of parameter tables")
+    for i, item in enumerate(data):
+        if not isinstance(item, dict) or not item:
+            raise GridError(f"bad grid {where!r}: entry {i} is not a non-empty table")
+        for key, value in item.items():
+            if not str(key).isidentifier():
+                raise GridError(f"bad grid {where!r}: entry {i} has a bad name {key!r}")
+            if not isinstance(value, _SCALARS):
+                raise GridError(f"bad grid {where!r}: entry {i} {key}={value!r} is not a "
+                                "number, string or boolean")
+    return data
+
+
+def placeholders(template: list[str]) -> set[str]:
+    names = set()
+    for part in template:
+        try:
+            fields = list(string.Formatter().parse(part))
+        except ValueError as exc:
+            raise GridError(f"bad command template {part!r}: {exc}") from None
+        for _, name, spec, conv in fields:
+            if name is None:
+                continue
+            if not name.isidentifier() or spec or conv:
+                raise GridError(f"bad placeholder {{{name}}} in {part!r}: use plain {{name}}")
+            names.add(name)
+    return names
+
+
+def check(template: list[str], grid: list[dict]) -> None:
+    """Every placeholder has a value in every entry, and every grid key is used."""
+    wanted = placeholders(template)
+    for i, params in enumerate(grid):
+        missing = wanted - set(params)
+        if missing:
+            raise GridError(f"unknown placeholder {{{sorted(missing)[0]}}}: grid entry {i} "
+                            f"has no value for it (it has {', '.join(sorted(params))})")
+        unused = set(params) - wanted
+        if unused:
+            raise GridError(f"grid key {sorted(unused)[0]!r} (entry {i}) is not used by the "
+                            f"command template: {shlex.join(template)}")
+
+
+def render(template: list[str], evaluation: Evaluation) -> Command:
+    return Command(tuple(part.format(**evaluation.params) for part in template))
+
+
+def evaluations(grid: list[dict], max_evals: int | None) -> list[Evaluation]:
+    chosen = grid if max_evals is None else grid[:max_evals]
+    return [Evaluation(i, dict(p)) for i, p in enumerate(chosen)]

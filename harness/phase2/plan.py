@@ -1,0 +1,78 @@
+"""Planning: the budget, one child's need, thread caps, and how many children fit.
+
+The per-child need is measured, never guessed: a probe run (`harness phase2
+plan`) or the first evaluation of a run, sampled once its device work has
+started, times a safety margin.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from harness import headroom
+
+MARGIN = 1.25  # measured peaks are samples; TF adds threads lazily (tf.data, collectives)
+NEED_BUMP = 1.25  # after a thread_exhaustion the estimate was too low
+
+
+def cpus() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def thread_caps(host_cpus: int, jobs: int) -> dict[str, str]:
+    """Explicit pool sizes so that `jobs` children share the CPUs instead of each sizing
+    its pools for the whole host (TF's default: one thread per core per pool)."""
+    intra = max(1, host_cpus // max(1, jobs))
+    return {
+        "TF_NUM_INTRAOP_THREADS": str(intra),
+        "TF_NUM_INTEROP_THREADS": str(min(2, intra)),
+        "OMP_NUM_THREADS": str(intra),
+    }
+
+
+def need_from_peak(peak: int) -> int:
+    return int(peak * MARGIN) + 1
+
+
+@dataclass
+class Plan:
+    budget_source: str
+    budget_limit: int | None
+    tasks_in_use: int | None
+    per_child_peak: int | None
+    per_child_need: int | None
+    cpus: int
+    jobs: int
+    concurrency: int
+    caps: dict[str, str]
+    reasoning: list[str] = field(default_factory=list)
+
+    def record(self) -> dict:
+        return asdict(self)
+
+
+def make(jobs: int | None, tasks_budget: int | None, peak: int | None) -> Plan:
+    host = cpus()
+    wanted = jobs or host
+    if tasks_budget is not None:
+        source, limit, used = "imposed pids budget (--tasks-budget)", tasks_budget, 0
+        why = [f"budget: {tasks_budget} tasks imposed on the whole run (--tasks-budget)"]
+    else:
+        tight = headroom.tightest()
+        source, limit, used = tight.source, tight.limit, tight.in_use
+        why = [f"budget: live {tight.source} {tight.limit} with {tight.in_use} in use "
+               f"({tight.detail})"]
+    need = need_from_peak(peak) if peak else None
+    concurrency = wanted
+    why.append(f"jobs: {wanted} ({'--jobs' if jobs else f'{host} schedulable CPUs'})")
+    if need:
+        fits = max(0, (limit - used) // need)
+        why.append(f"one child peaks at {peak} threads (measured), need {need} with a "
+                   f"{MARGIN}x margin: {limit - used} free tasks fit {fits}")
+        concurrency = min(wanted, fits)
+        if fits == 0:
+            why.append("not even one child fits: raise the limit or cap threads further")
+    caps = thread_caps(host, max(1, concurrency))
+    why.append("thread caps per child: " + ", ".join(f"{k}={v}" for k, v in caps.items()))
+    return Plan(source, limit, used, peak, need, host, wanted, concurrency, caps, why)

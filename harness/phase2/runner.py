@@ -1,0 +1,186 @@
+"""The Phase 2 runner: a grid of training evaluations, run reliably and fast.
+
+run() = check inputs -> open the ledger -> schedule what is not finished ->
+results.json. plan() = one probe launch -> the budget, per-child need and
+concurrency the runner would use, with the reasoning.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import headroom, launch
+from harness.condition import Condition
+from harness.limits import Limits
+from harness.outcome import Outcome
+from harness.phase2 import grid as grids
+from harness.phase2 import plan as plans
+from harness.phase2.ledger import Ledger
+from harness.phase2.progress import Reporter
+from harness.phase2.schedule import STRATEGIES, GpuGate, Scheduler, Task
+from harness.supervise import LaunchFiles
+
+DEFAULT_METRIC = "cv_score_mean"
+
+
+@dataclass
+class RunOptions:
+    strategy: str = "runner"
+    tasks_budget: int | None = None
+    jobs: int | None = None  # None: auto
+    timeout_s: float = launch.DEFAULT_TIMEOUT_S
+    stall_timeout_s: float = launch.DEFAULT_STALL_TIMEOUT_S
+    out: Path = Path("phase2-out")
+    resume: bool = False
+    retry_failed: bool = False
+    max_evals: int | None = None
+    metric: str = DEFAULT_METRIC
+    min_gpu_memory: float | None = None  # None: taken from the template's --min-gpu-memory
+    parent_tf: str = "none"  # reproduce a field condition in the launching parents
+    env: dict[str, str] = field(default_factory=dict)
+    unset: tuple[str, ...] = ()
+    live: bool | None = None  # progress bar; None: when stderr is a terminal
+
+
+def _min_gpu_memory(template: list[str], explicit: float | None) -> float:
+    if explicit is not None:
+        return explicit
+    if "--min-gpu-memory" in template:
+        try:
+            return float(template[template.index("--min-gpu-memory") + 1])
+        except (IndexError, ValueError):
+            return 0.0
+    return 0.0
+
+
+def prepare(template: list[str] | None, grid: list[dict] | None, opts: RunOptions
+            ) -> tuple[list[str], list[grids.Evaluation]]:
+    """Validate everything a run needs before anything launches (GridError/LaunchInputError)."""
+    if opts.strategy not in STRATEGIES:
+        raise grids.GridError(f"unknown strategy {opts.strategy!r}: use "
+                              f"{', '.join(STRATEGIES)}")
+    template = template or grids.default_template()
+    grid = grids.validate(grid if grid is not None else grids.default_grid())
+    grids.check(template, grid)
+    evaluations = grids.evaluations(grid, opts.max_evals)
+    launch.check_command(grids.render(template, evaluations[0]))
+    Condition(parent_tf=opts.parent_tf, env=opts.env, unset=opts.unset)  # validates
+    return template, evaluations
+
+
+def _score(metrics: dict | None, metric: str) -> float | None:
+    value = (metrics or {}).get(metric)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _record(task: Task, outcome: Outcome, metric: str) -> dict:
+    return {
+        "key": task.evaluation.key,
+        "index": task.evaluation.index,
+        "params": task.evaluation.params,
+        "verdict": outcome.verdict,
+        "attempts": task.attempts,
+        "attempt_verdicts": task.verdicts,
+        "metrics": outcome.metrics,
+        "score": _score(outcome.metrics, metric),
+        "duration_s": outcome.duration_s,
+        "started_at": task.started_at,
+        "ended_at": task.started_at + outcome.duration_s,
+        "peak_threads": outcome.peak_threads,
+        "log_dir": outcome.log_dir,
+        "evidence": outcome.evidence[:4],
+    }
+
+
+def results(evaluations: list[grids.Evaluation], finished: dict[str, dict], opts: RunOptions,
+            wall_s: float, extra: dict) -> dict:
+    rows = [finished[e.key] for e in evaluations if e.key in finished]
+    by_verdict: dict[str, int] = {}
+    for row in rows:
+        by_verdict[row["verdict"]] = by_verdict.get(row["verdict"], 0) + 1
+    scored = [r for r in rows if r["verdict"] == "ok" and r.get("score") is not None]
+    best = max(scored, key=lambda r: r["score"], default=None)
+    return {
+        "evaluations": [{k: row[k] for k in ("key", "params", "verdict", "attempts", "metrics",
+                                             "duration_s", "log_dir", "started_at",
+                                             "ended_at", "peak_threads", "score")}
+                        for row in rows],
+        "summary": {
+            "strategy": opts.strategy,
+            "total": len(evaluations),
+            "finished": len(rows),
+            "missing": [e.key for e in evaluations if e.key not in finished],
+            "ok": by_verdict.get("ok", 0),
+            "by_verdict": by_verdict,
+            "attempts_total": sum(r["attempts"] for r in rows),
+            "metric": opts.metric,
+            "best": best and {"key": best["key"], "params": best["params"],
+                              "score": best["score"]},
+            "wall_s": round(wall_s, 3),
+            **extra,
+        },
+    }
+
+
+def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -> dict:
+    template, evaluations = prepare(template, grid, opts)
+    identity = {"template": template, "grid": [e.params for e in evaluations],
+                "strategy": opts.strategy}
+    ledger = Ledger.open(Path(opts.out), identity, opts.resume)
+    done = {k: r for k, r in ledger.finished.items()
+            if not (opts.retry_failed and r["verdict"] != "ok")}
+    todo = [Task(e, grids.render(template, e)) for e in evaluations if e.key not in done]
+    strategy = STRATEGIES[opts.strategy]
+    jobs = opts.jobs or (len(todo) if strategy.admission == "all" else plans.cpus())
+    condition = Condition(name=f"phase2-{opts.strategy}", limits=Limits(tasks=opts.tasks_budget),
+                          parent_tf=opts.parent_tf, env=opts.env, unset=opts.unset)
+    t0 = time.monotonic()
+    with launch.LaunchGroup(condition, opts.timeout_s, opts.stall_timeout_s) as group, \
+            Reporter(len(evaluations), len(evaluations) - len(todo), live=opts.live) as report:
+        live_headroom = (group.headroom if opts.tasks_budget is not None
+                         else lambda: headroom.tightest().headroom)
+
+        def finish(task: Task, outcome: Outcome) -> None:
+            record = _record(task, outcome, opts.metric)
+            ledger.append(record)
+            done[task.evaluation.key] = record
+            report.finished(task.evaluation.key, outcome.verdict, outcome.duration_s,
+                            record["score"])
+            ledger.write_results(results(evaluations, done, opts, time.monotonic() - t0, {}))
+
+        def attempt(task: Task, outcome: Outcome) -> None:
+            report.attempt(task.evaluation.key, task.attempts, outcome.verdict)
+
+        scheduler = Scheduler(
+            group, strategy, jobs, live_headroom,
+            GpuGate(group.nvml, _min_gpu_memory(template, opts.min_gpu_memory)),
+            Path(opts.out) / "evals", finish, attempt)
+        scheduler.run(todo)
+        budget = group.budget.record()
+    final = results(evaluations, done, opts, time.monotonic() - t0, {
+        "jobs": jobs, "max_running": scheduler.max_running, "per_child_need": scheduler.need,
+        "thread_caps": scheduler.caps, "budget": budget, "decisions": scheduler.decisions,
+        "interrupted": scheduler.interrupted})
+    ledger.write_results(final)
+    return final
+
+
+def plan(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -> plans.Plan:
+    """Measure one child (the first evaluation, launched the runner's way) and plan."""
+    template, evaluations = prepare(template, grid, opts)
+    caps = plans.thread_caps(plans.cpus(), opts.jobs or plans.cpus())
+    probe_dir = launch.prepare_log_dir(Path(opts.out) / "plan-probe")
+    with launch.LaunchGroup(Condition(name="phase2-plan"), opts.timeout_s,
+                            opts.stall_timeout_s) as group:
+        pending = group.prepare(grids.render(template, evaluations[0]), "phase2",
+                                LaunchFiles(probe_dir), caps)
+        watch = group.release([pending])[0]
+        group.supervisor.run()
+        outcome = group.outcome(watch, condition_name="phase2-plan")
+    result = plans.make(opts.jobs, opts.tasks_budget, outcome.peak_threads or None)
+    result.reasoning.insert(0, f"probe: {evaluations[0].key} {evaluations[0].params} -> "
+                               f"{outcome.verdict}, peak {outcome.peak_threads} threads "
+                               f"(logs: {outcome.log_dir})")
+    return result

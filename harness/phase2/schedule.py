@@ -1,0 +1,191 @@
+"""Scheduling: start evaluations as the strategy allows, supervise them, retry, record.
+
+Strategies:
+- runner: the fix. phase2 launches (spawn-like exec, allow-listed env, thread caps,
+  files, new session, die with the parent); admission control against the live
+  budget headroom and GPU memory; retries with back-off for thread_exhaustion only.
+- naive: the field's Phase 2. subprocess.run(capture_output=True), all at once.
+- sequential: the "works in my terminal" baseline. One at a time, no caps.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import nvml
+from harness.command import Command
+from harness.launch import LaunchGroup
+from harness.outcome import Outcome
+from harness.phase2 import plan
+from harness.phase2.grid import Evaluation
+from harness.supervise import LaunchFiles, Watch
+from harness.workload import events as ev
+
+TICK_S = 0.1
+RETRY_BACKOFF_S = 1.0  # doubles per attempt
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    method: str
+    caps: bool
+    admission: str  # "budget" | "all" | "one"
+    retries: bool
+
+
+STRATEGIES = {s.name: s for s in (
+    Strategy("runner", "phase2", caps=True, admission="budget", retries=True),
+    Strategy("naive", "subprocess-pipes", caps=False, admission="all", retries=False),
+    Strategy("sequential", "subprocess-pipes", caps=False, admission="one", retries=False),
+)}
+
+
+@dataclass
+class Task:
+    """One evaluation across its attempts."""
+
+    evaluation: Evaluation
+    command: Command
+    attempts: int = 0
+    not_before: float = 0.0
+    verdicts: list[str] = field(default_factory=list)
+    ran_alone: bool = True
+    watch: Watch | None = None
+    started_at: float = 0.0
+
+
+class GpuGate:
+    """Admit a child only while every GPU it will use keeps --min-gpu-memory free, counting
+    children that were admitted but have not allocated yet."""
+
+    def __init__(self, handle: nvml.Nvml, min_free_gib: float) -> None:
+        self.handle, self.min_free_gib = handle, min_free_gib
+
+    def allows(self, not_yet_on_gpu: int) -> tuple[bool, str]:
+        if not self.handle.available or self.min_free_gib <= 0:
+            return True, ""
+        gpus = nvml.visible(self.handle.gpus(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        reserve = not_yet_on_gpu * self.min_free_gib * nvml.GIB
+        short = [g.index for g in gpus
+                 if g.memory_free - reserve < self.min_free_gib * nvml.GIB]
+        return (not short), (f"GPUs {short} would drop below {self.min_free_gib} GiB free"
+                             if short else "")
+
+
+class Scheduler:
+    def __init__(self, group: LaunchGroup, strategy: Strategy, jobs: int,
+                 headroom: Callable[[], int | None], gpu_gate: GpuGate, log_root: Path,
+                 on_finish: Callable[[Task, Outcome], None],
+                 on_attempt: Callable[[Task, Outcome], None] | None = None,
+                 max_attempts: int = MAX_ATTEMPTS, need: int | None = None) -> None:
+        self.group, self.strategy, self.jobs = group, strategy, jobs
+        self.headroom, self.gpu_gate, self.log_root = headroom, gpu_gate, log_root
+        self.on_finish, self.on_attempt = on_finish, on_attempt
+        self.max_attempts = max_attempts if strategy.retries else 1
+        self.need = need
+        self.caps = plan.thread_caps(plan.cpus(), jobs) if strategy.caps else {}
+        self.running: list[Task] = []
+        self.interrupted: str | None = None
+        self.max_running = 0
+        self.decisions: list[str] = []
+
+    # -- admission ------------------------------------------------------------------
+
+    def _admits(self) -> bool:
+        running = len(self.running)
+        if self.strategy.admission == "all":
+            return True
+        if running >= (1 if self.strategy.admission == "one" else self.jobs):
+            return False
+        if running and self.need is None:
+            return False  # the first child is still being measured
+        free = self.headroom()
+        if free is not None and self.need is not None:
+            reserved = sum(max(0, self.need - t.watch.threads_now) for t in self.running)
+            if free - reserved < self.need:
+                return False
+        not_on_gpu = sum(t.watch.gpu.result.status != "observed" for t in self.running)
+        ok, _ = self.gpu_gate.allows(not_on_gpu)
+        return ok
+
+    def _learn_need(self) -> None:
+        """Per-child need from a measured peak: the first child once its device work has
+        started, refined by every child that completes."""
+        for task in self.running:
+            watch = task.watch
+            if self.need is None and _work_started(watch.files):
+                self.need = plan.need_from_peak(watch.obs.peak_threads)
+                self.decisions.append(f"measured {watch.obs.peak_threads} threads at "
+                                      f"work_started: per-child need {self.need}")
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def _start(self, tasks: list[Task]) -> None:
+        pendings = []
+        for task in tasks:
+            task.attempts += 1
+            files = LaunchFiles(self.log_root / task.evaluation.key / f"attempt-{task.attempts}")
+            pendings.append(self.group.prepare(task.command, self.strategy.method, files,
+                                               self.caps))
+        for task, watch in zip(tasks, self.group.release(pendings)):
+            task.watch = watch
+            task.started_at = time.time()
+            task.ran_alone = not self.running
+            for other in self.running:
+                other.ran_alone = False
+            self.running.append(task)
+        self.max_running = max(self.max_running, len(self.running))
+
+    def _finished(self, task: Task, queue: list[Task]) -> None:
+        self.running.remove(task)
+        outcome = self.group.outcome(task.watch, condition_name=f"phase2-{self.strategy.name}")
+        task.verdicts.append(outcome.verdict)
+        if outcome.verdict == "ok":
+            need = plan.need_from_peak(outcome.peak_threads)
+            self.need = max(self.need or 0, need)
+        if self.on_attempt:
+            self.on_attempt(task, outcome)
+        retry = (outcome.verdict == "thread_exhaustion" and task.attempts < self.max_attempts
+                 and not task.ran_alone)
+        if retry:
+            self.need = int((self.need or outcome.peak_threads or 1) * plan.NEED_BUMP) + 1
+            task.not_before = time.monotonic() + RETRY_BACKOFF_S * 2 ** (task.attempts - 1)
+            self.decisions.append(f"{task.evaluation.key}: thread_exhaustion on attempt "
+                                  f"{task.attempts}; retry, per-child need now {self.need}")
+            queue.append(task)
+            return
+        if outcome.verdict == "thread_exhaustion" and task.ran_alone:
+            outcome.evidence.append("it ran alone: one child does not fit this budget")
+        self.on_finish(task, outcome)
+
+    def run(self, tasks: list[Task]) -> None:
+        queue = list(tasks)
+        try:
+            if self.strategy.admission == "all" and queue:
+                self._start(queue)
+                queue.clear()
+            while queue or self.running:
+                now = time.monotonic()
+                ready = [t for t in queue if t.not_before <= now]
+                while ready and self._admits():
+                    task = ready.pop(0)
+                    queue.remove(task)
+                    self._start([task])
+                for watch in self.group.supervisor.tick():
+                    task = next(t for t in self.running if t.watch is watch)
+                    self._finished(task, queue)
+                self._learn_need()
+                time.sleep(TICK_S)
+        except KeyboardInterrupt as exc:
+            self.interrupted = str(exc) or "KeyboardInterrupt"
+            self.group.supervisor.interrupt(f"phase2 interrupted: {self.interrupted}")
+
+
+def _work_started(files: LaunchFiles) -> bool:
+    return any(e["event"] == ev.WORK_STARTED for e in ev.read_events(files.events))
