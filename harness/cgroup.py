@@ -17,6 +17,7 @@ from pathlib import Path
 
 V1_ROOT = Path("/sys/fs/cgroup/pids")
 NAME_PREFIX = "harness-"
+OWNER_ENV = "HARNESS_OWNER"  # a test session sets it so leftovers can be traced to it
 _REMOVE_WAIT_S = 5.0
 
 
@@ -190,10 +191,16 @@ def _parent_dir(v1_root: Path) -> tuple[Path, int]:
         raise CgroupUnavailable(f"{v1_reason}; cgroup v2: {exc}") from exc
 
 
+def owner_pid() -> int:
+    """Who answers for what a launch leaves behind: $HARNESS_OWNER, else this process."""
+    value = os.environ.get(OWNER_ENV, "")
+    return int(value) if value.isdigit() else os.getpid()
+
+
 def create(limit: int | None, v1_root: Path = V1_ROOT) -> PidsCgroup:
-    """A fresh pids cgroup named after this (owner) process, with pids.max = limit."""
+    """A fresh pids cgroup named after its owner, with pids.max = limit."""
     parent, version = _parent_dir(v1_root)
-    path = parent / f"{NAME_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    path = parent / f"{NAME_PREFIX}{owner_pid()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         path.mkdir()
     except OSError as exc:
@@ -220,19 +227,19 @@ def leftovers(v1_root: Path = V1_ROOT, owner: int | None = None) -> list[Path]:
     return sorted(found)
 
 
-def owner_of(path: Path) -> int | None:
-    """The pid that made a harness cgroup (from its name)."""
-    head = path.name.removeprefix(NAME_PREFIX).split("-", 1)[0]
-    return int(head) if head.isdigit() else None
+def creator_of(path: Path) -> int | None:
+    """The pid that made a harness cgroup: harness-OWNER-CREATOR-ID."""
+    parts = path.name.removeprefix(NAME_PREFIX).split("-")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
 def reap_stale(v1_root: Path = V1_ROOT) -> list[Path]:
-    """Remove harness cgroups whose owner is gone (a runner killed with SIGKILL), killing
+    """Remove harness cgroups whose creator is gone (a runner killed with SIGKILL), killing
     anything still inside. Returns what was removed."""
     removed = []
     for path in leftovers(v1_root):
-        owner = owner_of(path)
-        if owner is None or owner == os.getpid() or Path(f"/proc/{owner}").exists():
+        creator = creator_of(path)
+        if creator is None or creator == os.getpid() or Path(f"/proc/{creator}").exists():
             continue
         group = PidsCgroup(path, 1 if str(path).startswith(str(v1_root)) else 2)
         try:

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness import envpolicy, limits, nvml, probes
+from harness import cgroup, envpolicy, limits, nvml, probes
 from harness.command import Command, CommandError
 from harness.condition import Condition
 from harness.methods import CATALOGUE
@@ -66,6 +66,13 @@ def check_command(command: Command) -> None:
         raise LaunchInputError(str(exc)) from None
 
 
+def check_condition(condition: Condition) -> None:
+    try:
+        condition.child_ids()
+    except ValueError as exc:
+        raise LaunchInputError(str(exc)) from None
+
+
 def prepare_log_dir(log_dir: Path) -> Path:
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -109,6 +116,7 @@ class LaunchGroup:
         except limits.BudgetError as exc:
             raise LaunchInputError(str(exc)) from None
         self.id = uuid.uuid4().hex[:8]
+        cgroup.reap_stale()  # groups of runs that were killed with SIGKILL
         self.supervisor = Supervisor(timeout_s, stall_timeout_s)
         self.nvml = nvml.Nvml.open()
         self.gpus = self.nvml.gpus() if self.nvml.available else []
@@ -148,7 +156,7 @@ class LaunchGroup:
                 "user": list(self.user) if self.user else None,
             },
         }
-        marker = f"{os.getpid()}:{self.id}:{self._count}"
+        marker = f"{cgroup.owner_pid()}:{self.id}:{self._count}"
         self._count += 1
         env = {k: v for k, v in os.environ.items() if k not in cond.unset}
         env.update({**cond.env, LAUNCH_MARKER_ENV: marker})
@@ -285,6 +293,7 @@ def run(spec: LaunchSpec) -> list[Outcome]:
     check_method(spec.method)
     command = effective_command(spec.command, spec.condition)
     check_command(command)
+    check_condition(spec.condition)
     prepare_log_dir(Path(spec.log_dir))
     with LaunchGroup(spec.condition, spec.timeout_s, spec.stall_timeout_s) as group:
         pendings = [group.prepare(command, spec.method, files, spec.child_env)

@@ -24,7 +24,7 @@ VERDICTS = ("ok", "thread_exhaustion", "hang", "pipe_deadlock", "timeout", "cras
             "no_gpu_work", "launch_error")
 THREAD_EXHAUSTION_RE = re.compile(
     r"pthread_create(\(\))? failed|creation via pthread_create|can't start new thread"
-    r"|Resource temporarily unavailable|fork: retry|BlockingIOError: \[Errno 11\]"
+    r"|Resource temporarily unavailable|fork: retry|Cannot fork|BlockingIOError: \[Errno 11\]"
     r"|std::system_error.*(Resource temporarily unavailable|EAGAIN)",
     re.IGNORECASE)
 LAUNCH_ERROR_RE = re.compile(rf"{TRAMPOLINE_TAG}: cannot exec|: not found$|"
@@ -57,6 +57,7 @@ class Outcome:
     metrics: dict | None = None
     stack_dump: str | None = None
     command: str = ""
+    timeline: dict = field(default_factory=dict)
 
     def record(self) -> dict:
         return asdict(self)
@@ -180,4 +181,4 @@ def build(obs: Observation, result: dict | None, seen: Observed, *, method: str,
         budget=budget, exhausted=exhausted,
         stderr_tail=tail(obs.files.stderr, STDERR_TAIL_BYTES), log_dir=str(obs.files.dir),
         evidence=[*evidence, *seen.evidence], devices=seen.devices, metrics=metrics,
-        stack_dump=obs.stack_dump, command=command)
+        stack_dump=obs.stack_dump, command=command, timeline=obs.timeline)

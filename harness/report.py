@@ -36,3 +36,157 @@ def print_outcomes(outcomes: list[Outcome], console: Console | None = None) -> N
     for o in outcomes:
         for line in o.evidence[:6]:
             console.print(f"  [dim]#{o.sibling}[/] {line}", markup=True, highlight=False)
+
+
+# -- the reproduction matrix ---------------------------------------------------------
+
+def _picture(verdicts: list[str]) -> str:
+    """'ok' when all agree, else counts: '3 thread_exhaustion, 1 ok'."""
+    if verdicts and len(set(verdicts)) == 1:
+        n = len(verdicts)
+        return verdicts[0] if n == 1 else f"{n}/{n} {verdicts[0]}"
+    counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+    return ", ".join(f"{n} {v}" for v, n in counts.items())
+
+
+def _methods_where(cells: list[dict], condition: str, predicate) -> list[str]:
+    return [c["method"] for c in cells if c["condition"] == condition and predicate(c)]
+
+
+def conclusions(cells: list[dict]) -> list[str]:
+    """Findings derived from the cells that ran; nothing here is assumed."""
+    from harness.matrix import FIELD_METHODS
+
+    found: list[str] = []
+    by_row: dict[str, list[dict]] = {}
+    for cell in cells:
+        by_row.setdefault(cell["condition"], []).append(cell)
+    if "baseline" in by_row:
+        bad = [c["method"] for c in by_row["baseline"] if set(c["verdicts"]) != {"ok"}]
+        found.append("Alone and unlimited, every method tested completed."
+                     if not bad else f"Even alone and unlimited, {', '.join(bad)} failed.")
+    for row in ("shared-budget", "shared-budget-8"):
+        field = [c for c in by_row.get(row, []) if c["method"] in FIELD_METHODS]
+        if field:
+            lost = [c for c in field if c["verdicts"].count("thread_exhaustion") >= 2]
+            n = len(field[0]["verdicts"])
+            if len(lost) == len(field):
+                found.append(f"Under one task budget shared by {n} siblings, all {len(field)} "
+                             "invocation methods tested lost at least 2 siblings to "
+                             "thread_exhaustion: the verdict does not depend on the method, "
+                             "the shared limit is the cause.")
+            else:
+                spared = [c["method"] for c in field if c not in lost]
+                found.append(f"Under a shared budget ({row}) the verdict depends on the "
+                             f"method: {', '.join(spared)} kept more than "
+                             f"{n - 2} of {n} siblings.")
+        for c in by_row.get(row, []):
+            if c["method"] == "phase2":
+                ok = c["verdicts"].count("ok")
+                found.append(f"The Phase 2 runner completed {ok}/{len(c['verdicts'])} under "
+                             f"the same budget ({row}).")
+    hangs = _methods_where(cells, "parent-tf-initialized", lambda c: "hang" in c["verdicts"])
+    if "parent-tf-initialized" in by_row:
+        fine = _methods_where(cells, "parent-tf-initialized",
+                              lambda c: set(c["verdicts"]) == {"ok"})
+        found.append(f"TF initialised in the parent: {', '.join(hangs) or 'no method'} hung; "
+                     f"{', '.join(fine) or 'none'} completed.")
+    if "heavy-output" in by_row:
+        dead = _methods_where(cells, "heavy-output", lambda c: "pipe_deadlock" in c["verdicts"])
+        found.append(f"Heavy output deadlocked {', '.join(dead) or 'no method'} on a full "
+                     "pipe.")
+    if "cuda-hidden" in by_row:
+        gpus = {g for c in by_row["cuda-hidden"] for g in c.get("gpus_seen", [])}
+        found.append(f"CUDA_VISIBLE_DEVICES='' left the child {sorted(gpus) or '?'} GPUs; "
+                     f"verdicts: {', '.join(sorted({v for c in by_row['cuda-hidden'] for v in c['verdicts']}))}.")
+    if "address-space" in by_row:
+        causes = {c.get("exhausted") for c in by_row["address-space"] if c.get("exhausted")}
+        found.append("RLIMIT_AS produced the same pthread_create EAGAIN as a task limit; "
+                     f"cause identified: {'; '.join(sorted(causes)) or 'none'}.")
+    many = {c["method"]: c for c in by_row.get("many-core-host", [])}
+    for cap in by_row.get("thread-caps", []):
+        base = many.get(cap["method"])
+        if base and cap["method"] not in FIELD_METHODS:
+            found.append(f"{cap['method']} caps threads itself: {max(base['peak_threads'])} "
+                         f"threads under many-core-host ({base['verdicts'].count('ok')}/"
+                         f"{len(base['verdicts'])} ok), {max(cap['peak_threads'])} with the "
+                         f"parent's caps ({cap['verdicts'].count('ok')}/"
+                         f"{len(cap['verdicts'])} ok).")
+        elif base:
+            found.append(f"{cap['method']}: pools for 32 cores peaked at "
+                         f"{max(base['peak_threads'])} threads ({base['verdicts'].count('ok')}/"
+                         f"{len(base['verdicts'])} ok); with thread caps "
+                         f"{max(cap['peak_threads'])} ({cap['verdicts'].count('ok')}/"
+                         f"{len(cap['verdicts'])} ok).")
+    return found
+
+
+def matrix_report(cells: list[dict]) -> dict:
+    order = {m: i for i, m in enumerate(_matrix_methods())}
+    cells = sorted(cells, key=lambda c: (_row_index(c["condition"]), order.get(c["method"], 99)))
+    findings = conclusions(cells)
+    return {"cells": cells, "passed": all(c["passed"] for c in cells),
+            "findings": findings, "conclusion": " ".join(findings)}
+
+
+def _matrix_methods() -> tuple[str, ...]:
+    from harness.matrix import METHODS
+
+    return METHODS
+
+
+def _row_index(name: str) -> int:
+    from harness.matrix import ROWS
+
+    names = [r.name for r in ROWS]
+    return names.index(name) if name in names else len(names)
+
+
+def matrix_table(report: dict) -> Table:
+    methods = [m for m in _matrix_methods() if any(c["method"] == m for c in report["cells"])]
+    table = Table(title="Reproduction matrix (observed verdicts; mismatches in red)",
+                  show_lines=True)
+    table.add_column("condition", no_wrap=True)
+    for method in methods:
+        table.add_column(method)
+    rows: dict[str, dict[str, dict]] = {}
+    for cell in report["cells"]:
+        rows.setdefault(cell["condition"], {})[cell["method"]] = cell
+    for condition, by_method in rows.items():
+        texts = []
+        for method in methods:
+            cell = by_method.get(method)
+            if cell is None:
+                texts.append("[dim]-[/]")
+                continue
+            style = "green" if cell["passed"] else "bold white on red"
+            texts.append(f"[{style}]{_picture(cell['verdicts'])}[/]"
+                         + ("" if cell["passed"] else f"\n(expected {cell['expected']})"))
+        table.add_row(condition, *texts)
+    return table
+
+
+def matrix_markdown(report: dict) -> str:
+    methods = [m for m in _matrix_methods() if any(c["method"] == m for c in report["cells"])]
+    rows: dict[str, dict[str, dict]] = {}
+    reasons: dict[str, str] = {}
+    for cell in report["cells"]:
+        rows.setdefault(cell["condition"], {})[cell["method"]] = cell
+        reasons[cell["condition"]] = cell.get("reason", "")
+    lines = ["# Reproduction matrix", "",
+             "| condition | " + " | ".join(methods) + " |",
+             "|---" * (len(methods) + 1) + "|"]
+    for condition, by_method in rows.items():
+        texts = []
+        for method in methods:
+            cell = by_method.get(method)
+            if cell is None:
+                texts.append("-")
+            else:
+                mark = "" if cell["passed"] else f" **MISMATCH (expected {cell['expected']})**"
+                texts.append(_picture(cell["verdicts"]) + mark)
+        lines.append(f"| {condition} | " + " | ".join(texts) + " |")
+    lines += ["", "## Conditions", ""]
+    lines += [f"- **{name}**: {reason}" for name, reason in reasons.items()]
+    lines += ["", "## Findings", ""] + [f"- {f}" for f in report["findings"]]
+    return "\n".join(lines) + "\n"

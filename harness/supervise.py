@@ -107,6 +107,7 @@ class Observation:
     orphans: list[str] = field(default_factory=list)
     parent_killed: bool = False
     gpu_work: dict = field(default_factory=dict)
+    timeline: dict = field(default_factory=dict)  # wall clock: last_progress, stopped, reaped
 
 
 def _alive(proc: psutil.Process) -> bool:
@@ -139,17 +140,22 @@ def _descendants(root: int, children: dict[int, list[int]]) -> list[int]:
     return found
 
 
-def marked(marker: str) -> list[psutil.Process]:
-    """Every live process whose environment carries this launch's marker."""
+def marked(marker: str, prefix: bool = False) -> list[psutil.Process]:
+    """Every live process whose environment carries this launch's marker (or, with
+    prefix=True, any marker starting with it, e.g. "OWNER:" for all of an owner's)."""
     needle = f"{LAUNCH_MARKER_ENV}={marker}".encode()
     found = []
     for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
         try:
             with open(f"/proc/{proc.pid}/environ", "rb") as f:
-                if needle in f.read().split(b"\0") and _alive(proc):
-                    found.append(proc)
+                entries = f.read().split(b"\0")
         except OSError:
             continue
+        hit = any(e.startswith(needle) for e in entries) if prefix else needle in entries
+        if hit and _alive(proc):
+            found.append(proc)
     return found
 
 
@@ -178,6 +184,7 @@ class Watch:
         self.t0 = self.last_progress = now
         self._window_end = now + CPU_WINDOW_S
         self.obs.started = time.time()
+        self.obs.timeline["started"] = self.obs.started
 
     def tree(self, children: dict[int, list[int]] | None = None) -> list[psutil.Process]:
         """Live processes of this launch below the parent (known ones stay tracked after
@@ -222,6 +229,7 @@ class Watch:
             self._cpu_mark, self._window_end = total, now + CPU_WINDOW_S
         if progressed:
             self.last_progress = now
+            self.obs.timeline["last_progress"] = time.time()
 
     # -- diagnosis ------------------------------------------------------------------
 
@@ -424,6 +432,7 @@ class Supervisor:
 
 def _stop(watch: Watch, now: float, stalled: bool, diagnose: bool = True) -> None:
     obs = watch.obs
+    obs.timeline["stopped"] = time.time()
     if diagnose:
         obs.stalled, obs.timed_out = stalled, not stalled
         if stalled:
@@ -441,6 +450,7 @@ def _settle(watch: Watch, now: float) -> None:
         obs.parent_returncode = watch.parent.wait()
     obs.duration_s = round(now - watch.t0, 3)
     obs.stragglers = watch.kill_tree(grace_s=0.5)
+    obs.timeline["reaped"] = time.time()
     obs.orphans = [_describe(p) for p in marked(watch.marker)] + [
         _describe(p) for p in watch.known.values() if _alive(p)]
     watch.done = True

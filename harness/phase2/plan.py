@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 from harness import headroom
 
-MARGIN = 1.25  # measured peaks are samples; TF adds threads lazily (tf.data, collectives)
+MARGIN = 1.25  # over a whole run's sampled peak
+EARLY_MARGIN = 1.5  # over the peak at work_started: TF adds threads later (tf.data, collectives)
 NEED_BUMP = 1.25  # after a thread_exhaustion the estimate was too low
 
 
@@ -31,8 +32,8 @@ def thread_caps(host_cpus: int, jobs: int) -> dict[str, str]:
     }
 
 
-def need_from_peak(peak: int) -> int:
-    return int(peak * MARGIN) + 1
+def need_from_peak(peak: int, margin: float = MARGIN) -> int:
+    return int(peak * margin) + 1
 
 
 @dataclass

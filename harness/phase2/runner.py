@@ -11,7 +11,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import headroom, launch
+import os
+
+from harness import headroom, launch, nvml
+from harness.command import Command
 from harness.condition import Condition
 from harness.limits import Limits
 from harness.outcome import Outcome
@@ -70,6 +73,23 @@ def prepare(template: list[str] | None, grid: list[dict] | None, opts: RunOption
     return template, evaluations
 
 
+def check_devices(handle: nvml.Nvml, env: dict[str, str]) -> None:
+    """Refuse a run that would silently train on CPU on a GPU host (the report's
+    "Solution C": CUDA_VISIBLE_DEVICES='' hides every GPU, without an error)."""
+    if handle.available and env.get("CUDA_VISIBLE_DEVICES") == "":
+        count = len(handle.gpus())
+        raise launch.LaunchInputError(
+            f"CUDA_VISIBLE_DEVICES is set but empty: it hides all {count} GPUs of this host, "
+            "so every evaluation would train on CPU without an error; unset it or name the "
+            "GPUs (e.g. CUDA_VISIBLE_DEVICES=0,1)")
+
+
+def _parent_env(opts: RunOptions) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in opts.unset}
+    env.update(opts.env)
+    return env
+
+
 def _score(metrics: dict | None, metric: str) -> float | None:
     value = (metrics or {}).get(metric)
     return float(value) if isinstance(value, (int, float)) else None
@@ -89,6 +109,7 @@ def _record(task: Task, outcome: Outcome, metric: str) -> dict:
         "started_at": task.started_at,
         "ended_at": task.started_at + outcome.duration_s,
         "peak_threads": outcome.peak_threads,
+        "devices": outcome.devices,
         "log_dir": outcome.log_dir,
         "evidence": outcome.evidence[:4],
     }
@@ -105,7 +126,8 @@ def results(evaluations: list[grids.Evaluation], finished: dict[str, dict], opts
     return {
         "evaluations": [{k: row[k] for k in ("key", "params", "verdict", "attempts", "metrics",
                                              "duration_s", "log_dir", "started_at",
-                                             "ended_at", "peak_threads", "score")}
+                                             "ended_at", "peak_threads", "score",
+                                             "devices")}
                         for row in rows],
         "summary": {
             "strategy": opts.strategy,
@@ -126,6 +148,8 @@ def results(evaluations: list[grids.Evaluation], finished: dict[str, dict], opts
 
 def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -> dict:
     template, evaluations = prepare(template, grid, opts)
+    with nvml.Nvml.open() as handle:
+        check_devices(handle, _parent_env(opts))
     identity = {"template": template, "grid": [e.params for e in evaluations],
                 "strategy": opts.strategy}
     ledger = Ledger.open(Path(opts.out), identity, opts.resume)
@@ -184,3 +208,26 @@ def plan(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) 
                                f"{outcome.verdict}, peak {outcome.peak_threads} threads "
                                f"(logs: {outcome.log_dir})")
     return result
+
+
+def run_copies(command: Command, condition: Condition, log_dir: Path, timeout_s: float,
+               stall_timeout_s: float) -> list[Outcome]:
+    """condition.siblings copies of one command through the runner strategy: what the
+    repro matrix's phase2 column runs (same condition, admission control added)."""
+    command = launch.effective_command(command, condition)
+    launch.check_command(command)
+    launch.prepare_log_dir(Path(log_dir))
+    outcomes: dict[int, Outcome] = {}
+
+    def finish(task: Task, outcome: Outcome) -> None:
+        outcome.sibling = task.evaluation.index
+        outcomes[task.evaluation.index] = outcome
+
+    with launch.LaunchGroup(condition, timeout_s, stall_timeout_s) as group:
+        live = (group.headroom if condition.limits.tasks is not None
+                else lambda: headroom.tightest().headroom)
+        scheduler = Scheduler(group, STRATEGIES["runner"], plans.cpus(), live,
+                              GpuGate(group.nvml, 0.0), Path(log_dir), finish)
+        scheduler.run([Task(grids.Evaluation(i, {"copy": i}), command)
+                       for i in range(condition.siblings)])
+    return [outcomes[i] for i in sorted(outcomes)]

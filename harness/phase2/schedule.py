@@ -94,6 +94,8 @@ class Scheduler:
         self.interrupted: str | None = None
         self.max_running = 0
         self.decisions: list[str] = []
+        self._completed_peak = 0
+        self._bumped = False  # after an exhaustion the estimate only grows
 
     # -- admission ------------------------------------------------------------------
 
@@ -103,24 +105,31 @@ class Scheduler:
             return True
         if running >= (1 if self.strategy.admission == "one" else self.jobs):
             return False
-        if running and self.need is None:
+        if not running:
+            return True  # alone is the best a child can get; if that fails, it is final
+        if self.need is None:
             return False  # the first child is still being measured
         free = self.headroom()
-        if free is not None and self.need is not None:
-            reserved = sum(max(0, self.need - t.watch.threads_now) for t in self.running)
-            if free - reserved < self.need:
-                return False
+        # A running child may climb back to its own peak or the per-child need, whichever
+        # is higher (TF drops and re-creates tf.data threads between folds).
+        reserved = sum(max(0, max(self.need, t.watch.obs.peak_threads) - t.watch.threads_now)
+                       for t in self.running)
+        if free is not None and free - reserved < self.need:
+            return False
         not_on_gpu = sum(t.watch.gpu.result.status != "observed" for t in self.running)
-        ok, _ = self.gpu_gate.allows(not_on_gpu)
+        ok, why = self.gpu_gate.allows(not_on_gpu)
+        if ok:
+            self.decisions.append(f"admit #{running + 1}: headroom {free}, reserved for "
+                                  f"running children {reserved}, need {self.need}")
         return ok
 
     def _learn_need(self) -> None:
         """Per-child need from a measured peak: the first child once its device work has
-        started, refined by every child that completes."""
+        started (generous margin), then the peaks of children that complete."""
         for task in self.running:
             watch = task.watch
             if self.need is None and _work_started(watch.files):
-                self.need = plan.need_from_peak(watch.obs.peak_threads)
+                self.need = plan.need_from_peak(watch.obs.peak_threads, plan.EARLY_MARGIN)
                 self.decisions.append(f"measured {watch.obs.peak_threads} threads at "
                                       f"work_started: per-child need {self.need}")
 
@@ -130,7 +139,7 @@ class Scheduler:
         pendings = []
         for task in tasks:
             task.attempts += 1
-            files = LaunchFiles(self.log_root / task.evaluation.key / f"attempt-{task.attempts}")
+            files = _attempt_dir(self.log_root / task.evaluation.key, task.attempts)
             pendings.append(self.group.prepare(task.command, self.strategy.method, files,
                                                self.caps))
         for task, watch in zip(tasks, self.group.release(pendings)):
@@ -147,13 +156,15 @@ class Scheduler:
         outcome = self.group.outcome(task.watch, condition_name=f"phase2-{self.strategy.name}")
         task.verdicts.append(outcome.verdict)
         if outcome.verdict == "ok":
-            need = plan.need_from_peak(outcome.peak_threads)
-            self.need = max(self.need or 0, need)
+            self._completed_peak = max(self._completed_peak, outcome.peak_threads)
+            if not self._bumped:
+                self.need = plan.need_from_peak(self._completed_peak)
         if self.on_attempt:
             self.on_attempt(task, outcome)
         retry = (outcome.verdict == "thread_exhaustion" and task.attempts < self.max_attempts
                  and not task.ran_alone)
         if retry:
+            self._bumped = True
             self.need = int((self.need or outcome.peak_threads or 1) * plan.NEED_BUMP) + 1
             task.not_before = time.monotonic() + RETRY_BACKOFF_S * 2 ** (task.attempts - 1)
             self.decisions.append(f"{task.evaluation.key}: thread_exhaustion on attempt "
@@ -185,6 +196,14 @@ class Scheduler:
         except KeyboardInterrupt as exc:
             self.interrupted = str(exc) or "KeyboardInterrupt"
             self.group.supervisor.interrupt(f"phase2 interrupted: {self.interrupted}")
+
+
+def _attempt_dir(root: Path, attempt: int) -> LaunchFiles:
+    """attempt-N, skipping dirs a killed earlier run left (their logs are evidence)."""
+    n = attempt
+    while (root / f"attempt-{n}").exists():
+        n += 1
+    return LaunchFiles(root / f"attempt-{n}")
 
 
 def _work_started(files: LaunchFiles) -> bool:

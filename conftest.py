@@ -1,0 +1,55 @@
+"""Repository-wide pytest setup: matrix options and the repro report.
+
+The harness's own pytest plugin (options --repro-command/--require-gpu, the
+`launch` fixture, the leftover sweep) is loaded through its `pytest11` entry
+point, exactly as other repositories get it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+FULL_DESC = "run the whole reproduction matrix (every method in every row, extra rows)"
+REPORT_DIR_DESC = "where the repro report goes (repro.json, repro.md; logs/ below it)"
+STALL_DESC = "seconds without output/events/CPU before a repro launch counts as stalled"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("phase2-harness repro")
+    group.addoption("--full", action="store_true", default=False, help=FULL_DESC)
+    group.addoption("--repro-report", default="reports", help=REPORT_DIR_DESC)
+    group.addoption("--repro-stall-timeout", type=float, default=45.0, help=STALL_DESC)
+
+
+_CELLS: list[dict] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect cell records (also from xdist workers: user_properties travel with reports)."""
+    if report.when != "call":
+        return
+    for name, value in report.user_properties:
+        if name == "repro_cell":
+            _CELLS.append(json.loads(value))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    if not _CELLS or hasattr(config, "workerinput"):
+        return
+    from rich.console import Console
+
+    from harness.report import matrix_markdown, matrix_report, matrix_table
+
+    report = matrix_report(_CELLS)
+    out = Path(config.getoption("--repro-report"))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "repro.json").write_text(json.dumps(report, indent=2))
+    (out / "repro.md").write_text(matrix_markdown(report))
+    console = Console(file=terminalreporter._tw._file, width=200, force_terminal=None)
+    console.print(matrix_table(report))
+    for line in report["findings"]:
+        console.print(f"- {line}", highlight=False)
+    console.print(f"report: {out / 'repro.json'}, {out / 'repro.md'}", highlight=False)

@@ -1,0 +1,212 @@
+"""`harness doctor`: why would Phase 2 fail on this machine, before it runs?
+
+Collects who runs, the limits that count threads (RLIMIT_NPROC, pids cgroups,
+kernel threads-max), address-space/stack limits, thread and device env vars,
+TensorFlow and GPUs, then derives `risks`, each with an id, a sentence and the
+fix. Nothing here launches anything unless --probe is given.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import resource
+from pathlib import Path
+
+from harness import cgroup, envpolicy, headroom, nvml
+from harness.limits import RLIMITS, uid_tasks
+from harness.workload.host import THREAD_ENV
+
+_MANY_THREADS_CPUS = 16  # pools sized per core: above this one child needs hundreds
+_STACK_RISK_BYTES = 256 << 20
+
+
+def _rlimits() -> dict[str, dict[str, int | None]]:
+    def finite(v: int) -> int | None:
+        return None if v == resource.RLIM_INFINITY else v
+
+    return {name: dict(zip(("soft", "hard"), map(finite, resource.getrlimit(res)),
+                           strict=True))
+            for name, res in RLIMITS.items()}
+
+
+def _pids_cgroup() -> dict | None:
+    group = cgroup.cgroup_of()
+    if group is None:
+        return None
+    data = group.snapshot()
+    data["events"] = (group.path / "pids.events").read_text().strip() \
+        if (group.path / "pids.events").exists() else None
+    return data
+
+
+def _tensorflow() -> dict:
+    if importlib.util.find_spec("tensorflow") is None:
+        return {"importable": False, "version": None}
+    for dist in ("tensorflow", "tensorflow-cpu"):
+        try:
+            return {"importable": True, "version": importlib.metadata.version(dist)}
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return {"importable": True, "version": None}
+
+
+def _gpus() -> tuple[list[dict] | None, str]:
+    with nvml.Nvml.open() as handle:
+        if not handle.available:
+            return None, handle.reason
+        return [{"index": g.index, "name": g.name, "uuid": g.uuid,
+                 "memory_free_gib": round(g.memory_free / nvml.GIB, 2),
+                 "memory_total_gib": round(g.memory_total / nvml.GIB, 2),
+                 "compute_mode": g.compute_mode} for g in handle.gpus()], ""
+
+
+def risks(report: dict) -> list[dict]:
+    """Each risk: id, what it means here, and the fix."""
+    found = []
+
+    def add(rid: str, text: str, fix: str) -> None:
+        found.append({"id": rid, "risk": text, "fix": fix})
+
+    nproc = report["rlimits"]["nproc"]["soft"]
+    if report["is_root"]:
+        add("root-ulimit-u-not-enforced",
+            "Running as root: RLIMIT_NPROC (ulimit -u) is not enforced for uid 0, so raising "
+            "or lowering it changes nothing here; only a pids cgroup limits tasks.",
+            "Check the pids cgroup below (containers, systemd TasksMax, k8s pod pid limit); "
+            "test task budgets with `harness launch --tasks-limit N` (pids cgroup) or "
+            "--run-as a non-root user.")
+    elif nproc is not None and nproc - report["tasks"]["uid"] < 4 * 50:
+        add("ulimit-u-low",
+            f"RLIMIT_NPROC is {nproc} and uid {report['uid']} already has "
+            f"{report['tasks']['uid']} tasks: only {nproc - report['tasks']['uid']} threads "
+            "are left for every training child together.",
+            "Raise `ulimit -u` (limits.conf nproc) or run fewer children at once "
+            "(harness phase2 run admits them against this headroom).")
+    group = report["pids_cgroup"]
+    if group and group.get("max") is not None:
+        free = group["max"] - (group.get("current") or 0)
+        add("pids-cgroup-limit",
+            f"This process is in a pids cgroup with pids.max={group['max']} "
+            f"({free} free): every thread of every child counts against it.",
+            "Raise the container/unit limit (docker --pids-limit, systemd TasksMax, k8s "
+            "podPidsLimit) or cap per-child threads and admit children by headroom "
+            "(harness phase2 run).")
+        if group.get("events_max"):
+            add("pids-cgroup-hit",
+                f"pids.events shows max {group['events_max']}: thread creation has already "
+                "been refused in this cgroup.",
+                "This is the 'pthread_create() failed (11)' of the incident; see above.")
+    cvd = report["env"].get("CUDA_VISIBLE_DEVICES")
+    if cvd == "":
+        add("cuda-visible-devices-empty",
+            "CUDA_VISIBLE_DEVICES is set but empty: every GPU is hidden and TensorFlow "
+            "silently trains on CPU (0 % GPU utilisation, no error).",
+            "Unset it, or list the GPUs to use (CUDA_VISIBLE_DEVICES=0,1).")
+    thread_vars = {k for k in report["env"] if k.startswith(("TF_NUM_", "OMP_"))}
+    if report["cpus"] >= _MANY_THREADS_CPUS and not thread_vars:
+        add("uncapped-thread-pools",
+            f"{report['cpus']} schedulable CPUs and no TF_NUM_INTRAOP_THREADS / "
+            "TF_NUM_INTEROP_THREADS / OMP_NUM_THREADS: each TF child sizes its pools for "
+            "the whole host (hundreds of threads per child).",
+            "Set explicit caps per child (harness phase2 run does: CPUs / concurrent jobs).")
+    as_soft = report["rlimits"]["as"]["soft"]
+    if as_soft is not None:
+        add("rlimit-as",
+            f"RLIMIT_AS is {as_soft >> 20} MiB: thread stacks are address space; "
+            "pthread_create fails with the same EAGAIN as a task limit once it is used up.",
+            "Raise or remove `ulimit -v`, or lower the stack size per thread.")
+    stack = report["rlimits"]["stack"]["soft"]
+    if stack is None or stack >= _STACK_RISK_BYTES:
+        size = "unlimited" if stack is None else f"{stack >> 20} MiB"
+        add("rlimit-stack-large",
+            f"RLIMIT_STACK is {size}: glibc sizes every new thread's stack from it at "
+            "program start (32 MiB on x86-64 when unlimited), so hundreds of TF threads "
+            "reserve a lot of address space.",
+            "Use `ulimit -s 8192` for training children.")
+    for gpu in report["gpus"] or []:
+        if gpu["compute_mode"] in ("EXCLUSIVE_PROCESS", "EXCLUSIVE_THREAD", "PROHIBITED"):
+            add("gpu-compute-mode",
+                f"GPU {gpu['index']} is in {gpu['compute_mode']} compute mode: only one "
+                "process can use it, concurrent children fail to create a context.",
+                "nvidia-smi -c DEFAULT (admin), or run one child per GPU.")
+    if not report["tensorflow"]["importable"]:
+        add("tensorflow-missing", "TensorFlow is not importable in this environment.",
+            "pip install tensorflow (or phase2-harness[gpu] on GPU hosts).")
+    probe = report.get("probe")
+    if probe and probe.get("concurrent_children") is not None \
+            and probe["concurrent_children"] < 2:
+        add("budget-fits-few-children",
+            f"One child peaks at {probe['peak_threads']} threads; the live budget "
+            f"({probe['budget_source']}) fits {probe['concurrent_children']} at once.",
+            "Raise the limit, cap threads, or let harness phase2 run admit children.")
+    return found
+
+
+def collect(probe: bool = False) -> dict:
+    uid = os.getuid()
+    tight = headroom.live_limits()
+    gpus, gpu_reason = _gpus()
+    report = {
+        "uid": uid,
+        "is_root": uid == 0,
+        "rlimits": _rlimits(),
+        "tasks": {"uid": uid_tasks(uid), "this_process": len(os.listdir("/proc/self/task"))},
+        "pids_cgroup": _pids_cgroup(),
+        "threads_max": int(Path("/proc/sys/kernel/threads-max").read_text()),
+        "pid_max": int(Path("/proc/sys/kernel/pid_max").read_text()),
+        "cpus": len(os.sched_getaffinity(0)),
+        "env": {k: os.environ[k] for k in THREAD_ENV if k in os.environ},
+        "tensorflow": _tensorflow(),
+        "gpus": gpus,
+        "gpu_reason": gpu_reason or None,
+        "live_limits": [{"source": t.source, "limit": t.limit, "in_use": t.in_use,
+                         "headroom": t.headroom, "detail": t.detail} for t in tight],
+    }
+    if probe:
+        report["probe"] = _probe()
+    report["risks"] = risks(report)
+    return report
+
+
+def _probe() -> dict:
+    import tempfile
+
+    from harness import command, launch
+
+    with tempfile.TemporaryDirectory(prefix="harness-doctor-") as tmp:
+        [outcome] = launch.run(launch.LaunchSpec(command.reference(), "env-isolated",
+                                                 log_dir=Path(tmp)))
+    tight = headroom.tightest()
+    peak = outcome.peak_threads
+    return {"verdict": outcome.verdict, "peak_threads": peak,
+            "budget_source": tight.source, "headroom": tight.headroom,
+            "concurrent_children": tight.headroom // peak if peak else None}
+
+
+def print_report(report: dict) -> None:
+    from rich.console import Console
+
+    console = Console()
+    console.print(f"[bold]who[/]: uid {report['uid']}" +
+                  (" (root: ulimit -u is not enforced)" if report["is_root"] else ""))
+    for name, pair in report["rlimits"].items():
+        console.print(f"  RLIMIT_{name.upper()}: soft {pair['soft']} hard {pair['hard']}")
+    console.print(f"[bold]tasks[/]: uid {report['tasks']['uid']}, threads-max "
+                  f"{report['threads_max']}, pid_max {report['pid_max']}, "
+                  f"cpus {report['cpus']}")
+    console.print(f"[bold]pids cgroup[/]: {report['pids_cgroup']}")
+    for lim in report["live_limits"]:
+        console.print(f"  {lim['source']}: {lim['in_use']}/{lim['limit']} "
+                      f"(headroom {lim['headroom']})")
+    console.print(f"[bold]env[/]: {envpolicy.redact_mapping(report['env'])}")
+    console.print(f"[bold]tensorflow[/]: {report['tensorflow']}")
+    console.print(f"[bold]gpus[/]: {report['gpus'] if report['gpus'] is not None else 'none'}"
+                  + (f" ({report['gpu_reason']})" if report["gpu_reason"] else ""))
+    if report.get("probe"):
+        console.print(f"[bold]probe[/]: {report['probe']}")
+    console.print(f"[bold]risks[/] ({len(report['risks'])}):")
+    for risk in report["risks"]:
+        console.print(f"  [red]{risk['id']}[/]: {risk['risk']}\n    fix: {risk['fix']}",
+                      highlight=False)

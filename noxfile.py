@@ -1,0 +1,76 @@
+"""Sessions: tests (what CI runs), repro (the main job), fixes, gpu, bench, lint.
+
+`nox -s repro -- --full` runs the whole matrix; any other arguments after `--`
+go to pytest (e.g. `-k shared-budget`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+WORKERS = str(os.cpu_count() or 2)
+REPORTS = "reports"
+
+
+def _install(session: nox.Session, extras: str = "dev") -> None:
+    session.install("-e", f".[{extras}]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Everything CI checks: lint, unit tests, the default repro matrix, the fixes."""
+    _install(session)
+    session.run("ruff", "check", "harness", "tests", "bench", "noxfile.py", "conftest.py")
+    session.run("pytest", "tests/unit", "-n", WORKERS, "--dist", "loadgroup",
+                f"--junitxml={REPORTS}/unit-junit.xml", *session.posargs)
+    _repro(session, session.posargs)
+    session.run("pytest", "tests/fixes", f"--junitxml={REPORTS}/fixes-junit.xml",
+                *session.posargs)
+
+
+def _repro(session: nox.Session, args: list[str]) -> None:
+    session.run("pytest", "tests/repro", "-n", WORKERS, "--dist", "loadgroup",
+                f"--repro-report={REPORTS}", f"--junitxml={REPORTS}/repro-junit.xml", *args)
+
+
+@nox.session(python=PYTHON)
+def repro(session: nox.Session) -> None:
+    """The main job: the reproduction matrix on the reference workload (or
+    --repro-command); prints the matrix and writes reports/repro.{json,md} + JUnit."""
+    _install(session)
+    _repro(session, session.posargs)
+
+
+@nox.session(python=PYTHON)
+def fixes(session: nox.Session) -> None:
+    """The Phase 2 runner under the repro conditions."""
+    _install(session)
+    session.run("pytest", "tests/fixes", f"--junitxml={REPORTS}/fixes-junit.xml",
+                *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def gpu(session: nox.Session) -> None:
+    """The GPU CI gate: fails (not skips) where no GPU is visible."""
+    _install(session, "gpu,dev")
+    session.run("pytest", "tests/gpu", "-m", "gpu", "--require-gpu",
+                f"--junitxml={REPORTS}/gpu-junit.xml", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not tests): ratios measured in one run, saved under reports/bench/."""
+    _install(session)
+    session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "harness", "tests", "bench", "noxfile.py", "conftest.py")

@@ -1,0 +1,70 @@
+"""A tiny fake child for fast tests (no TensorFlow): `python child.py MODE [ARG]`.
+
+It speaks the workload's events protocol (HARNESS_EVENTS) so probes work, and
+each MODE reproduces one failure shape the harness must classify.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+
+def emit(event, **fields):
+    path = os.environ.get("HARNESS_EVENTS")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"event": event, "t": time.time(), "pid": os.getpid(),
+                                **fields}) + "\n")
+
+
+def main(mode, arg):
+    emit("start")
+    emit("work_started")
+    if mode == "ok":
+        print("training done")
+    elif mode == "exit":
+        sys.exit(int(arg))
+    elif mode == "signal":
+        os.kill(os.getpid(), getattr(signal, arg))
+    elif mode == "thread-fail":  # what TF prints when pthread_create fails, then abort
+        print("F0000 env.cc:84] Check failed: ret == 0 (11 vs. 0)Thread tf_Compute creation "
+              "via pthread_create() failed.", file=sys.stderr, flush=True)
+        os.abort()
+    elif mode == "threads":  # really create threads: fails under a small task budget
+        gate = threading.Event()
+        for _ in range(int(arg)):
+            threading.Thread(target=gate.wait, daemon=True).start()
+        gate.set()
+    elif mode == "sleep":  # hangs in C
+        time.sleep(float(arg))
+    elif mode == "deadlock":  # hangs in Python: a lock taken twice
+        lock = threading.Lock()
+        lock.acquire()
+        lock.acquire()
+    elif mode == "spin":  # busy, never finishes: a timeout, not a hang
+        while True:
+            pass
+    elif mode == "flood":  # arg bytes of output
+        chunk = b"x" * 1023 + b"\n"
+        for _ in range(int(arg) // 1024):
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
+    elif mode == "grandchild":  # a background grandchild keeps our stdout/stderr open
+        subprocess.Popen(["sleep", arg])
+        print("child exits, grandchild lives on", flush=True)
+    elif mode == "ignore-term":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(float(arg))
+    elif mode == "print-env":
+        print(json.dumps(dict(os.environ)))
+    else:
+        sys.exit(f"unknown mode {mode}")
+    emit("completed", metrics={"score": 1.0})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "")

@@ -1,0 +1,91 @@
+"""The reproduction matrix: every cell launches the real command and asserts its verdicts.
+
+Cells and expectations come from harness.matrix.ROWS; nothing is written per cell.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import matrix
+
+pytestmark = [pytest.mark.repro, pytest.mark.timeout(900)]
+
+
+def _record(row: matrix.Row, method: str, expected: matrix.Expectation, outcomes,
+            passed: bool) -> str:
+    return json.dumps({
+        "condition": row.name,
+        "method": method,
+        "reason": row.reason,
+        "expected": str(expected),
+        "verdicts": [o.verdict for o in outcomes],
+        "passed": passed,
+        "peak_threads": [o.peak_threads for o in outcomes],
+        "exhausted": next((o.exhausted for o in outcomes if o.exhausted), None),
+        "gpus_seen": [o.devices.get("physical_gpus") for o in outcomes if o.devices],
+        "orphans": sum(o.orphans for o in outcomes),
+        "duration_s": [o.duration_s for o in outcomes],
+        "log_dir": str(outcomes[0].log_dir) if outcomes else None,
+        "evidence": [o.evidence[:3] for o in outcomes],
+    })
+
+
+def _explain(outcomes) -> str:
+    return "\n".join(f"  #{o.sibling} {o.verdict} exit={o.exit_code} sig={o.signal} "
+                     f"log={o.log_dir}\n    " + "\n    ".join(o.evidence[:4])
+                     for o in outcomes)
+
+
+def _check(check: str, row: matrix.Row, method: str, outcomes, cells) -> None:
+    if check == "stack_dump_on_hang":
+        for o in outcomes:
+            if o.verdict == "hang":
+                assert o.stack_dump, f"hang without a stack dump: {o.log_dir}"
+                with open(o.stack_dump) as f:
+                    assert f.read().strip(), f"empty stack dump {o.stack_dump}"
+    elif check == "zero_gpus":
+        seen = [o.devices["physical_gpus"] for o in outcomes if o.devices]
+        assert seen and set(seen) == {0}, f"the child saw GPUs: {seen}"
+    elif check == "address_space_cause":
+        for o in outcomes:
+            if o.verdict == "thread_exhaustion":
+                assert o.exhausted and o.exhausted.startswith("address space"), o.exhausted
+    elif check == "fewer_threads_than_many_core":
+        many = next(r for r in matrix.ROWS if r.name == "many-core-host")
+        base = cells.run(many, method)
+        if method not in matrix.FIELD_METHODS:  # the runner caps threads itself anyway
+            assert {o.verdict for o in base} == {"ok"}, _explain(base)
+            return
+        completed = [o.peak_threads for o in base if o.verdict == "ok"]
+        if completed:  # a 32-core child that ran to the end shows its full peak
+            assert max(o.peak_threads for o in outcomes) < min(completed), \
+                "caps did not lower the peak"
+        assert sum(o.verdict == "ok" for o in outcomes) > len(completed), \
+            "caps did not let more siblings complete"
+    else:
+        raise AssertionError(f"unknown check {check!r} in harness.matrix")
+
+
+def test_cell(cell, cells, gpu_host, record_property):
+    row, method = cell
+    expected = row.expectation(method, gpu_host)
+    outcomes = cells.run(row, method)
+    verdicts = [o.verdict for o in outcomes]
+    passed = expected.holds(verdicts)
+    record_property("repro_cell", _record(row, method, expected, outcomes, passed))
+
+    assert len(outcomes) == row.condition.siblings
+    assert passed, f"{row.name}/{method}: expected {expected}, got {verdicts}\n" \
+                   f"{_explain(outcomes)}"
+    for o in outcomes:
+        assert o.orphans == 0, f"orphans after cleanup: {o.evidence}"
+        if o.verdict == "ok":
+            assert o.completed and o.work_started is not False, _explain([o])
+        if o.verdict == "thread_exhaustion":
+            assert any("pthread" in e or "thread" in e or "pids.events" in e
+                       for e in o.evidence), _explain([o])
+    for check in row.checks:
+        _check(check, row, method, outcomes, cells)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from harness import command
+from harness.command import Command, CommandError, python_target
+
+
+def test_reference_is_the_field_command():
+    ref = command.reference()
+    assert ref.is_reference
+    assert ref.argv[1:3] == ("-m", "harness.workload")
+    assert "--threshold_I" in ref.argv and "--min-gpu-memory" in ref.argv
+
+
+def test_with_flags_replaces_and_appends():
+    ref = command.reference().with_flags(("--verbosity", "2", "--host-cores", "32"))
+    argv = list(ref.argv)
+    assert argv[argv.index("--verbosity") + 1] == "2"
+    assert argv.count("--verbosity") == 1
+    assert argv[-2:] == ["--host-cores", "32"]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (("python", "-m", "pkg.mod", "--x"), ("module", "pkg.mod", ("--x",))),
+    (("/venv/bin/python3.11", "src/main.py", "-a"), ("script", "src/main.py", ("-a",))),
+    (("./train.py", "--fast"), ("script", "./train.py", ("--fast",))),
+    (("bash", "run.sh"), None),
+    (("python", "-c", "print(1)"), None),
+])
+def test_python_target(argv, expected):
+    target = python_target(argv)
+    assert (None if target is None else (target.kind, target.name, target.args)) == expected
+
+
+@pytest.mark.parametrize(("cmd", "message"), [
+    (Command(()), "missing command"),
+    (Command(("/nonexistent/bin",)), "command not found"),
+    (Command(("no-such-program-xyz",)), "not found on PATH"),
+    (Command(("/etc/hostname",)), "not executable"),
+    (Command((sys.executable,), cwd="/nonexistent"), "bad cwd"),
+    (Command(("true",), done_pattern="("), "bad --done-pattern"),
+])
+def test_validate_names_the_problem(cmd, message):
+    with pytest.raises(CommandError, match=message):
+        cmd.validate()

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.phase2.ledger import Ledger, LedgerError, read
+
+IDENTITY = {"template": ["x", "{a}"], "grid": [{"a": 1}, {"a": 2}], "strategy": "runner"}
+
+
+def test_append_is_durable_and_resume_reads_it(tmp_path):
+    ledger = Ledger.open(tmp_path, IDENTITY, resume=False)
+    ledger.append({"key": "0000-a", "verdict": "ok"})
+    with open(tmp_path / "ledger.jsonl", "a") as f:
+        f.write('{"key": "0001-b", "verd')  # a runner killed mid-write
+    again = Ledger.open(tmp_path, IDENTITY, resume=True)
+    assert list(again.finished) == ["0000-a"]
+
+
+def test_existing_run_needs_resume(tmp_path):
+    Ledger.open(tmp_path, IDENTITY, resume=False)
+    with pytest.raises(LedgerError, match="pass --resume"):
+        Ledger.open(tmp_path, IDENTITY, resume=False)
+
+
+def test_resume_refuses_another_grid(tmp_path):
+    Ledger.open(tmp_path, IDENTITY, resume=False)
+    with pytest.raises(LedgerError, match="different grid"):
+        Ledger.open(tmp_path, {**IDENTITY, "grid": [{"a": 3}]}, resume=True)
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(LedgerError, match="bad --out"):
+        Ledger.open(blocker / "out", IDENTITY, resume=False)
+
+
+def test_later_records_win(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (
+        {"key": "k", "verdict": "thread_exhaustion"}, {"key": "k", "verdict": "ok"})))
+    assert read(path)["k"]["verdict"] == "ok"
+
+
+def test_results_are_written_atomically_and_redacted(tmp_path, monkeypatch):
+    monkeypatch.setenv("SERVICE_TOKEN", "abcdef123")
+    ledger = Ledger.open(tmp_path, IDENTITY, resume=False)
+    ledger.write_results({"evaluations": [], "summary": {"note": "abcdef123"}})
+    assert "abcdef123" not in (tmp_path / "results.json").read_text()
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from harness.phase2 import plan
+
+
+def test_thread_caps_split_the_cpus():
+    assert plan.thread_caps(64, 4) == {"TF_NUM_INTRAOP_THREADS": "16",
+                                       "TF_NUM_INTEROP_THREADS": "2", "OMP_NUM_THREADS": "16"}
+    assert plan.thread_caps(2, 4)["TF_NUM_INTRAOP_THREADS"] == "1"
+
+
+def test_plan_fits_children_into_an_imposed_budget():
+    p = plan.make(jobs=8, tasks_budget=100, peak=40)
+    assert p.per_child_need == 51 and p.concurrency == 1
+    assert any("measured" in r for r in p.reasoning)
+    assert plan.make(jobs=8, tasks_budget=30, peak=40).concurrency == 0
+
+
+def test_plan_without_measurement_uses_jobs():
+    p = plan.make(jobs=3, tasks_budget=None, peak=None)
+    assert p.concurrency == 3 and p.budget_limit > 0
