@@ -41,15 +41,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         return
     from rich.console import Console
 
-    from harness.report import matrix_markdown, matrix_report, matrix_table
+    from harness.report import matrix_report, matrix_table, write_matrix
 
     report = matrix_report(_CELLS)
-    out = Path(config.getoption("--repro-report"))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "repro.json").write_text(json.dumps(report, indent=2))
-    (out / "repro.md").write_text(matrix_markdown(report))
+    json_path, md_path = write_matrix(report, Path(config.getoption("--repro-report")))
     console = Console(file=terminalreporter._tw._file, width=200, force_terminal=None)
     console.print(matrix_table(report))
     for line in report["findings"]:
         console.print(f"- {line}", highlight=False)
-    console.print(f"report: {out / 'repro.json'}, {out / 'repro.md'}", highlight=False)
+    console.print(f"report: {json_path}, {md_path}", highlight=False)

@@ -47,7 +47,7 @@ class Command:
         """The reference workload with some flags set (replacing earlier values)."""
         argv = list(self.argv)
         it = iter(flags)
-        for flag, value in zip(it, it):
+        for flag, value in zip(it, it, strict=False):  # pairs; a stray flag is ignored
             if flag in argv:
                 argv[argv.index(flag) + 1] = value
             else:

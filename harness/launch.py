@@ -24,7 +24,13 @@ from harness.command import Command, CommandError
 from harness.condition import Condition
 from harness.methods import CATALOGUE
 from harness.outcome import Outcome, build
-from harness.supervise import LAUNCH_MARKER_ENV, LaunchFiles, Supervisor, Watch
+from harness.supervise import (
+    LAUNCH_MARKER_ENV,
+    SAMPLE_INTERVAL_S,
+    LaunchFiles,
+    Supervisor,
+    Watch,
+)
 
 READY_TIMEOUT_S = 300.0  # parents importing/initialising TF on a loaded 2-core box
 DEFAULT_TIMEOUT_S = 900.0
@@ -101,7 +107,8 @@ class LaunchGroup:
     """One condition, one budget (pids cgroup / RLIMIT_NPROC), one supervisor."""
 
     def __init__(self, condition: Condition, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> None:
+                 stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
+                 sample_interval_s: float = SAMPLE_INTERVAL_S) -> None:
         if timeout_s <= 0 or stall_timeout_s <= 0:
             raise LaunchInputError("timeouts must be greater than zero")
         self.condition = condition
@@ -117,7 +124,7 @@ class LaunchGroup:
             raise LaunchInputError(str(exc)) from None
         self.id = uuid.uuid4().hex[:8]
         cgroup.reap_stale()  # groups of runs that were killed with SIGKILL
-        self.supervisor = Supervisor(timeout_s, stall_timeout_s)
+        self.supervisor = Supervisor(timeout_s, stall_timeout_s, sample_interval_s)
         self.nvml = nvml.Nvml.open()
         self.gpus = self.nvml.gpus() if self.nvml.available else []
         self._events_before = self.budget.group.events_max if self.budget.group else 0
@@ -140,6 +147,11 @@ class LaunchGroup:
             for path in (files.dir, files.stdout, files.stderr):
                 os.chown(path, *self.user)
         cond = self.condition
+        group = str(self.budget.group.path) if self.budget.group else None
+        # A child under limits joins the group through the trampoline; otherwise the
+        # launching parent joins the (unlimited, tracking) group itself, so the child
+        # needs no trampoline at all and pays no extra exec.
+        trampoline = bool(self.budget.limit is not None or cond.limits.rlimits() or self.user)
         go = {
             "method": method,
             "result": str(files.parent_result),
@@ -151,7 +163,7 @@ class LaunchGroup:
                         "HARNESS_STACKS": str(files.stacks)},
                 "stdout": str(files.stdout), "stderr": str(files.stderr),
                 "workdir": str(files.dir),
-                "group": str(self.budget.group.path) if self.budget.group else None,
+                "group": group if trampoline else None,
                 "rlimits": cond.limits.rlimits(),
                 "user": list(self.user) if self.user else None,
             },
@@ -161,7 +173,8 @@ class LaunchGroup:
         env = {k: v for k, v in os.environ.items() if k not in cond.unset}
         env.update({**cond.env, LAUNCH_MARKER_ENV: marker})
         read_fd, write_fd = os.pipe()
-        boot = {"harness_pid": os.getpid(), "parent_tf": cond.parent_tf, "ready_fd": write_fd}
+        boot = {"harness_pid": os.getpid(), "parent_tf": cond.parent_tf, "ready_fd": write_fd,
+                "join": None if trampoline else group}
         (files.dir / "parent-spec.json").write_text(envpolicy.redact(json.dumps(
             {**boot, "go": go, "env_set": envpolicy.redact_mapping(cond.env),
              "env_unset": list(cond.unset)}, indent=2)))

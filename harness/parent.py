@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import methods
+from harness import cgroup, methods
 
 _PR_SET_PDEATHSIG = 1
 PARENT_RESULT = "parent.json"
@@ -68,6 +68,8 @@ def _write_result(path: Path, record: dict) -> None:
 def main(argv: list[str]) -> int:
     boot = json.loads(argv[0])
     _die_with_harness(boot["harness_pid"])
+    if boot.get("join"):  # the unlimited tracking group: the child inherits it
+        cgroup.PidsCgroup(Path(boot["join"]), 0).join()
     started = time.time()
     parent_state = setup_tensorflow(boot["parent_tf"])
     go = _handshake(boot["ready_fd"])

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table
 
+from harness import envpolicy
 from harness.outcome import Outcome
 
 VERDICT_STYLE = {
@@ -97,8 +101,9 @@ def conclusions(cells: list[dict]) -> list[str]:
                      "pipe.")
     if "cuda-hidden" in by_row:
         gpus = {g for c in by_row["cuda-hidden"] for g in c.get("gpus_seen", [])}
+        verdicts = sorted({v for c in by_row["cuda-hidden"] for v in c["verdicts"]})
         found.append(f"CUDA_VISIBLE_DEVICES='' left the child {sorted(gpus) or '?'} GPUs; "
-                     f"verdicts: {', '.join(sorted({v for c in by_row['cuda-hidden'] for v in c['verdicts']}))}.")
+                     f"verdicts: {', '.join(verdicts)}.")
     if "address-space" in by_row:
         causes = {c.get("exhausted") for c in by_row["address-space"] if c.get("exhausted")}
         found.append("RLIMIT_AS produced the same pthread_create EAGAIN as a task limit; "
@@ -190,3 +195,12 @@ def matrix_markdown(report: dict) -> str:
     lines += [f"- **{name}**: {reason}" for name, reason in reasons.items()]
     lines += ["", "## Findings", ""] + [f"- {f}" for f in report["findings"]]
     return "\n".join(lines) + "\n"
+
+
+def write_matrix(report: dict, out: Path) -> tuple[Path, Path]:
+    """reports/repro.json and repro.md, with secret values redacted."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = out / "repro.json", out / "repro.md"
+    paths[0].write_text(envpolicy.redact(json.dumps(report, indent=2, default=str)))
+    paths[1].write_text(envpolicy.redact(matrix_markdown(report)))
+    return paths

@@ -13,8 +13,10 @@ can still write the output it captured.
 from __future__ import annotations
 
 import array
+import contextlib
 import fcntl
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -168,7 +170,6 @@ class Watch:
             index, parent, files, marker, gpu)
         self.obs = Observation(index, files)
         self.known: dict[int, psutil.Process] = {}
-        self.first_child: int | None = None
         self._wchar: dict[int, int] = {}
         self._sizes: tuple[int, ...] = ()
         self._cpu: dict[int, float] = {}
@@ -178,6 +179,10 @@ class Watch:
         self.t0 = 0.0
         self.done = False
         self.pending: object = None  # the launcher's own record of this launch
+        try:
+            self.pidfd: int | None = os.pidfd_open(parent.pid)
+        except (AttributeError, OSError):  # kernels before 5.3
+            self.pidfd = None
         self.threads_now = 0
 
     def begin(self, now: float) -> None:
@@ -196,8 +201,6 @@ class Watch:
                         self.known[pid] = psutil.Process(pid)
                     except psutil.Error:
                         continue
-                    if self.first_child is None and pid in children.get(self.parent.pid, []):
-                        self.first_child = pid
         return [p for p in self.known.values() if _alive(p)]
 
     def sample(self, now: float, children: dict[int, list[int]]) -> None:
@@ -233,11 +236,22 @@ class Watch:
 
     # -- diagnosis ------------------------------------------------------------------
 
+    def processes(self) -> list[psutil.Process]:
+        """Everything of this launch below the parent: the tree seen so far, plus marked
+        processes that were reparented before a sample caught them."""
+        procs = {p.pid: p for p in self.tree()}
+        procs.update({p.pid: p for p in marked(self.marker) if p.pid != self.parent.pid})
+        return list(procs.values())
+
     def diagnose_stall(self) -> list[str]:
-        tree = self.tree()
-        found = [line for proc in tree if (line := pipe_block(proc.pid))]
-        if self.first_child is not None and not psutil.pid_exists(self.first_child):
-            found += held_pipes(self.parent.pid, tree)
+        procs = self.processes()
+        found = [line for proc in procs if (line := pipe_block(proc.pid))]
+        try:
+            children = psutil.Process(self.parent.pid).children()
+        except psutil.Error:
+            children = []
+        if not any(_alive(c) for c in children):  # the child is gone, the parent still waits
+            found += held_pipes(self.parent.pid, procs)
         return found
 
     def dump_stacks(self) -> str | None:
@@ -255,8 +269,8 @@ class Watch:
                 pass
         pyspy = shutil.which("py-spy") or shutil.which("py-spy", path=os.path.dirname(
             sys.executable))
-        if pyspy:
-            for proc in self.tree():
+        if pyspy:  # the parent too: where it waits is part of the story
+            for proc in [psutil.Process(self.parent.pid), *self.processes()]:
                 try:
                     if "python" not in proc.name():
                         continue
@@ -274,10 +288,10 @@ class Watch:
 
     def kill_tree(self, grace_s: float = TERM_GRACE_S) -> list[str]:
         """SIGTERM the processes below the parent, SIGKILL what survives grace_s."""
-        victims = {p.pid: p for p in self.tree(_ppid_map())}
-        victims.update({p.pid: p for p in marked(self.marker) if p.pid != self.parent.pid})
-        killed = [_describe(p) for p in victims.values()]
-        terminate(list(victims.values()), grace_s)
+        self.tree(_ppid_map())
+        victims = self.processes()
+        killed = [_describe(p) for p in victims]
+        terminate(victims, grace_s)
         return killed
 
     def finish_parent(self, wait_s: float = PARENT_EXIT_S) -> None:
@@ -293,10 +307,8 @@ def terminate(procs: list[psutil.Process], grace_s: float) -> None:
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         procs = [p for p in procs if _alive(p)]
         for proc in procs:
-            try:
+            with contextlib.suppress(psutil.Error):
                 proc.send_signal(sig)
-            except psutil.Error:
-                pass
         deadline = time.monotonic() + wait_s
         while any(_alive(p) for p in procs) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -416,11 +428,22 @@ class Supervisor:
         try:
             while self.running:
                 self.tick()
-                time.sleep(self.interval_s)
+                if self.running:
+                    self.wait(self.interval_s)
         except KeyboardInterrupt as exc:
             self.interrupt(str(exc) or "KeyboardInterrupt")
         finally:
             self.interrupt("supervision ended early")
+
+    def wait(self, timeout_s: float) -> None:
+        """Sleep until the next sample is due, waking at once when a launching parent
+        exits (pidfd), so an outcome is not held back by the sampling interval."""
+        running = self.running
+        fds = [w.pidfd for w in running if w.pidfd is not None]
+        if running and len(fds) == len(running):
+            select.select(fds, [], [], timeout_s)
+        else:
+            time.sleep(timeout_s)
 
     def interrupt(self, reason: str) -> None:
         """Stop every unfinished launch now (no diagnosis), recording why."""
@@ -451,6 +474,9 @@ def _settle(watch: Watch, now: float) -> None:
     obs.duration_s = round(now - watch.t0, 3)
     obs.stragglers = watch.kill_tree(grace_s=0.5)
     obs.timeline["reaped"] = time.time()
+    if watch.pidfd is not None:
+        os.close(watch.pidfd)
+        watch.pidfd = None
     obs.orphans = [_describe(p) for p in marked(watch.marker)] + [
         _describe(p) for p in watch.known.values() if _alive(p)]
     watch.done = True

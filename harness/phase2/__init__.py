@@ -6,9 +6,16 @@ Library use::
     results = run(None, None, RunOptions(max_evals=6, out=Path("out")))
 
 `None` template/grid mean the reference workload and the default 20-point
-threshold grid around the field's 17/18/19.
+threshold grid around the field's 17/18/19. Imported lazily: the CLI builds its
+parser without loading the runner.
 """
 
-from harness.phase2.runner import RunOptions, plan, run
-
 __all__ = ["RunOptions", "plan", "run"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from harness.phase2 import runner
+
+        return getattr(runner, name)
+    raise AttributeError(name)

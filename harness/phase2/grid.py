@@ -45,11 +45,14 @@ class Evaluation:
 
 def default_grid() -> list[dict]:
     """20 threshold triples around the field's 17/18/19, nearest first."""
-    axes = [range(c - 1, c + 2) for c in FIELD_CENTER.values()]
-    triples = sorted(itertools.product(*axes),
-                     key=lambda t: (sum(abs(v - c) for v, c in zip(t, FIELD_CENTER.values())),
-                                    t))
-    return [dict(zip(FIELD_CENTER, t)) for t in triples[:DEFAULT_SIZE]]
+    center = tuple(FIELD_CENTER.values())
+    axes = [range(c - 1, c + 2) for c in center]
+
+    def distance(t: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+        return sum(abs(v - c) for v, c in zip(t, center, strict=True)), t
+
+    triples = sorted(itertools.product(*axes), key=distance)
+    return [dict(zip(FIELD_CENTER, t, strict=True)) for t in triples[:DEFAULT_SIZE]]
 
 
 def default_template(python: str = sys.executable) -> list[str]:

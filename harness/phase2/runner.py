@@ -7,11 +7,10 @@ concurrency the runner would use, with the reasoning.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import os
 
 from harness import headroom, launch, nvml
 from harness.command import Command
@@ -19,10 +18,10 @@ from harness.condition import Condition
 from harness.limits import Limits
 from harness.outcome import Outcome
 from harness.phase2 import grid as grids
-from harness.phase2 import plan as plans
+from harness.phase2 import planning as plans
 from harness.phase2.ledger import Ledger
 from harness.phase2.progress import Reporter
-from harness.phase2.schedule import STRATEGIES, GpuGate, Scheduler, Task
+from harness.phase2.schedule import STRATEGIES, TICK_S, GpuGate, Scheduler, Task
 from harness.supervise import LaunchFiles
 
 DEFAULT_METRIC = "cv_score_mean"
@@ -161,7 +160,7 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
     condition = Condition(name=f"phase2-{opts.strategy}", limits=Limits(tasks=opts.tasks_budget),
                           parent_tf=opts.parent_tf, env=opts.env, unset=opts.unset)
     t0 = time.monotonic()
-    with launch.LaunchGroup(condition, opts.timeout_s, opts.stall_timeout_s) as group, \
+    with launch.LaunchGroup(condition, opts.timeout_s, opts.stall_timeout_s, TICK_S) as group, \
             Reporter(len(evaluations), len(evaluations) - len(todo), live=opts.live) as report:
         live_headroom = (group.headroom if opts.tasks_budget is not None
                          else lambda: headroom.tightest().headroom)
@@ -181,14 +180,31 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
             group, strategy, jobs, live_headroom,
             GpuGate(group.nvml, _min_gpu_memory(template, opts.min_gpu_memory)),
             Path(opts.out) / "evals", finish, attempt)
+        caps = scheduler.caps
+        prior = _prior_peak(opts, template, caps, done) if strategy.admission == "budget" \
+            else None
+        if prior:
+            scheduler.need = plans.need_from_peak(prior)
+            scheduler.decisions.append(f"per-child need {scheduler.need} from a peak of "
+                                       f"{prior} threads measured earlier in this --out")
         scheduler.run(todo)
         budget = group.budget.record()
+    peaks = [r["peak_threads"] for r in done.values() if r["verdict"] == "ok"]
+    if strategy.admission == "budget" and peaks:
+        plans.save_measurement(Path(opts.out), template, caps, max(peaks))
     final = results(evaluations, done, opts, time.monotonic() - t0, {
         "jobs": jobs, "max_running": scheduler.max_running, "per_child_need": scheduler.need,
         "thread_caps": scheduler.caps, "budget": budget, "decisions": scheduler.decisions,
         "interrupted": scheduler.interrupted})
     ledger.write_results(final)
     return final
+
+
+def _prior_peak(opts: RunOptions, template: list[str], caps: dict[str, str],
+                done: dict[str, dict]) -> int | None:
+    """A peak this --out already knows: finished evaluations (resume) or a plan."""
+    peaks = [r["peak_threads"] for r in done.values() if r["verdict"] == "ok"]
+    return max(peaks) if peaks else plans.load_measurement(Path(opts.out), template, caps)
 
 
 def plan(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -> plans.Plan:
@@ -203,6 +219,8 @@ def plan(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) 
         watch = group.release([pending])[0]
         group.supervisor.run()
         outcome = group.outcome(watch, condition_name="phase2-plan")
+    if outcome.verdict == "ok":
+        plans.save_measurement(Path(opts.out), template, caps, outcome.peak_threads)
     result = plans.make(opts.jobs, opts.tasks_budget, outcome.peak_threads or None)
     result.reasoning.insert(0, f"probe: {evaluations[0].key} {evaluations[0].params} -> "
                                f"{outcome.verdict}, peak {outcome.peak_threads} threads "

@@ -20,12 +20,13 @@ from harness import nvml
 from harness.command import Command
 from harness.launch import LaunchGroup
 from harness.outcome import Outcome
-from harness.phase2 import plan
+from harness.phase2 import planning as plan
 from harness.phase2.grid import Evaluation
 from harness.supervise import LaunchFiles, Watch
 from harness.workload import events as ev
 
-TICK_S = 0.1
+TICK_S = 0.25  # the runner samples less often than the repro harness: it needs peaks of
+# long-lived TF pools, not of every transient thread, and its children need the CPU
 RETRY_BACKOFF_S = 1.0  # doubles per attempt
 MAX_ATTEMPTS = 3
 
@@ -118,10 +119,16 @@ class Scheduler:
             return False
         not_on_gpu = sum(t.watch.gpu.result.status != "observed" for t in self.running)
         ok, why = self.gpu_gate.allows(not_on_gpu)
-        if ok:
+        if not ok:
+            self._note(f"waiting: {why}")
+        else:
             self.decisions.append(f"admit #{running + 1}: headroom {free}, reserved for "
                                   f"running children {reserved}, need {self.need}")
         return ok
+
+    def _note(self, decision: str) -> None:
+        if not self.decisions or self.decisions[-1] != decision:
+            self.decisions.append(decision)
 
     def _learn_need(self) -> None:
         """Per-child need from a measured peak: the first child once its device work has
@@ -142,7 +149,7 @@ class Scheduler:
             files = _attempt_dir(self.log_root / task.evaluation.key, task.attempts)
             pendings.append(self.group.prepare(task.command, self.strategy.method, files,
                                                self.caps))
-        for task, watch in zip(tasks, self.group.release(pendings)):
+        for task, watch in zip(tasks, self.group.release(pendings), strict=True):
             task.watch = watch
             task.started_at = time.time()
             task.ran_alone = not self.running
@@ -182,17 +189,18 @@ class Scheduler:
                 self._start(queue)
                 queue.clear()
             while queue or self.running:
+                for watch in self.group.supervisor.tick():
+                    task = next(t for t in self.running if t.watch is watch)
+                    self._finished(task, queue)
+                self._learn_need()
                 now = time.monotonic()
                 ready = [t for t in queue if t.not_before <= now]
                 while ready and self._admits():
                     task = ready.pop(0)
                     queue.remove(task)
                     self._start([task])
-                for watch in self.group.supervisor.tick():
-                    task = next(t for t in self.running if t.watch is watch)
-                    self._finished(task, queue)
-                self._learn_need()
-                time.sleep(TICK_S)
+                if queue or self.running:
+                    self.group.supervisor.wait(TICK_S)
         except KeyboardInterrupt as exc:
             self.interrupted = str(exc) or "KeyboardInterrupt"
             self.group.supervisor.interrupt(f"phase2 interrupted: {self.interrupted}")

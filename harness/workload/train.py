@@ -6,6 +6,7 @@ TensorFlow initialises has still told us its limits.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -58,20 +59,16 @@ def make_strategy(device_mode: str, cpu_devices: int) -> tuple[tf.distribute.Str
     gpus = physical_gpus()
     if gpus:
         for gpu in gpus:
-            try:
+            with contextlib.suppress(RuntimeError):  # runtime already up (inherited via fork)
                 tf.config.experimental.set_memory_growth(gpu, True)
-            except RuntimeError:  # runtime already initialised (inherited via fork)
-                pass
         names = [d.name for d in tf.config.list_logical_devices("GPU")]
         kind = "gpu"
     else:
         cpu = tf.config.list_physical_devices("CPU")[0]
         count = cpu_devices if device_mode == "multi" else 1
-        try:
+        with contextlib.suppress(RuntimeError):  # runtime already up: mirror what exists
             tf.config.set_logical_device_configuration(
                 cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
-        except RuntimeError:  # runtime already initialised: mirror over what exists
-            pass
         names = [d.name for d in tf.config.list_logical_devices("CPU")]
         kind = "cpu"
     if device_mode == "single":
@@ -90,7 +87,8 @@ def _build_model(n_features: int) -> tf.keras.Model:
         tf.keras.layers.Dense(16, activation="relu", name="hidden_2"),
         tf.keras.layers.Dense(1, activation="sigmoid", name="output"),
     ])
-    model.compile(optimizer=tf.keras.optimizers.Adam(LEARNING_RATE), loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=tf.keras.optimizers.Adam(LEARNING_RATE),
+                  loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -144,7 +142,7 @@ class _Progress(tf.keras.callbacks.Callback):
             x, y = self.validation
             p = np.clip(self.model.predict(x, batch_size=256, verbose=0).ravel(), 1e-7, 1 - 1e-7)
             losses = -(y * np.log(p) + (1 - y) * np.log(1 - p))
-            for i, (xi, pi, yi, li) in enumerate(zip(x, p, y, losses)):
+            for i, (xi, pi, yi, li) in enumerate(zip(x, p, y, losses, strict=True)):
                 verdict = "hit" if (pi > 0.5) == (yi > 0.5) else "miss"
                 head = ",".join(f"{v:+.3f}" for v in xi[:4])
                 print(f"fold {self.fold} epoch {epoch + 1}/{self.epochs} val[{i}] "
@@ -165,7 +163,7 @@ class FoldTrainer:
 
     def _reset(self) -> None:
         self.model.set_weights(self._initial)
-        for var, value in zip(self.model.optimizer.variables, self._initial_opt):
+        for var, value in zip(self.model.optimizer.variables, self._initial_opt, strict=True):
             var.assign(value)
 
     def run_fold(self, fold: int, x: np.ndarray, y: np.ndarray, train_idx: np.ndarray,

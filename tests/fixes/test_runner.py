@@ -102,7 +102,8 @@ def test_a_stalling_evaluation_is_killed_and_the_rest_finish(tmp_path):
     assert _verdicts(results) == ["ok", "hang", "ok"]
     hung = results["evaluations"][1]
     assert hung["attempts"] == 1  # hangs are not retried
-    assert open(os.path.join(hung["log_dir"], "stacks.txt")).read().strip()
+    with open(os.path.join(hung["log_dir"], "stacks.txt")) as stacks:
+        assert stacks.read().strip()
 
 
 def test_sigkill_then_resume_loses_and_redoes_nothing(tmp_path):

@@ -34,6 +34,8 @@ def grids(tmp_path):
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     (tmp_path / "not-a-dir").write_text("")
+    (tmp_path / "notexec.py").write_text("print(1)\n")
+    (tmp_path / "notexec.py").chmod(0o644)
     return tmp_path
 
 
@@ -56,7 +58,7 @@ BAD = [
     ("launch", "--run-as", "no-such-user-xyz"),
     ("launch", "--budget-backend", "magic"),
     ("launch", "--", "/nonexistent/train.py"),
-    ("launch", "--", "/etc/hostname"),
+    ("launch", "--", "{tmp}/notexec.py"),
     ("launch", "--cwd", "/nonexistent", "--", "true"),
     ("launch", "--log-dir", "{tmp}/not-a-dir/logs"),
     ("launch", "--work-pattern", "("),
@@ -88,14 +90,14 @@ BAD = [
 @pytest.mark.parametrize("args", BAD, ids=[" ".join(a) for a in BAD])
 def test_bad_input_exit_2_one_line_nothing_launched(args, grids):
     args = [a.replace("{tmp}", str(grids)) for a in args]
-    before = set(cgroup.leftovers())
+    before = set(cgroup.leftovers(owner=cgroup.owner_pid()))
     done = harness(*args, cwd=grids)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2, done.stderr
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("harness"), lines[0]
     assert not (grids / "logs").exists() and not (grids / "phase2-out").exists()
-    assert set(cgroup.leftovers()) == before
+    assert set(cgroup.leftovers(owner=cgroup.owner_pid())) == before
 
 
 def test_bad_values_are_named():

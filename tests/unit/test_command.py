@@ -39,10 +39,18 @@ def test_python_target(argv, expected):
     (Command(()), "missing command"),
     (Command(("/nonexistent/bin",)), "command not found"),
     (Command(("no-such-program-xyz",)), "not found on PATH"),
-    (Command(("/etc/hostname",)), "not executable"),
     (Command((sys.executable,), cwd="/nonexistent"), "bad cwd"),
     (Command(("true",), done_pattern="("), "bad --done-pattern"),
 ])
 def test_validate_names_the_problem(cmd, message):
     with pytest.raises(CommandError, match=message):
+        cmd.validate()
+
+
+def test_validate_refuses_a_non_executable_file(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("print(1)\n")
+    script.chmod(0o644)
+    cmd = Command((str(script),))
+    with pytest.raises(CommandError, match="not executable"):
         cmd.validate()

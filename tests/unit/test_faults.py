@@ -86,7 +86,7 @@ def test_harness_interrupted_mid_run(tmp_path, sig, code):
     _wait_for(lambda: _started(tmp_path))
     child_pid = json.loads((tmp_path / "events.jsonl").read_text().splitlines()[0])["pid"]
     cli.send_signal(sig)
-    out, err = cli.communicate(timeout=60)
+    _, err = cli.communicate(timeout=60)
     assert cli.returncode == code, err
     outcome = json.loads((tmp_path / "outcome.json").read_text())
     assert outcome["verdict"] == "error"
@@ -104,7 +104,7 @@ def test_launching_parent_dies(tmp_path):
                   if "harness.parent" in " ".join(p.info["cmdline"] or [])
                   and str(spec["harness_pid"]) in " ".join(p.info["cmdline"]))
     parent.kill()
-    out, err = cli.communicate(timeout=60)
+    out, _ = cli.communicate(timeout=60)
     outcome = json.loads(out)
     assert cli.returncode == 1
     assert outcome["verdict"] == "error" and outcome["orphans"] == 0, outcome["evidence"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.outcome import classify, exit_and_signal, exhaustion_cause
+from harness.outcome import classify, exhaustion_cause, exit_and_signal
 from harness.probes import Observed
 from harness.supervise import LaunchFiles, Observation
 

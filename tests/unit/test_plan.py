@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from harness.phase2 import plan
+from harness.phase2 import planning as plan
 
 
 def test_thread_caps_split_the_cpus():

@@ -117,7 +117,7 @@ def test_verbosity_2_writes_over_256_kib(tmp_path):
 
 def test_dataset_is_deterministic_and_thresholds_select():
     x1, y1, q1 = data.make(0, 100)
-    x2, y2, q2 = data.make(0, 100)
+    x2, y2, _ = data.make(0, 100)
     assert (x1 == x2).all() and (y1 == y2).all()
     strict, loose = data.select(q1, (10, 10, 10)), data.select(q1, (20, 20, 20))
     assert set(strict) < set(loose)

@@ -7,14 +7,17 @@ started, times a safety margin.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from harness import headroom
 
 MARGIN = 1.25  # over a whole run's sampled peak
 EARLY_MARGIN = 1.5  # over the peak at work_started: TF adds threads later (tf.data, collectives)
 NEED_BUMP = 1.25  # after a thread_exhaustion the estimate was too low
+PLAN_FILE = "plan.json"
 
 
 def cpus() -> int:
@@ -77,3 +80,20 @@ def make(jobs: int | None, tasks_budget: int | None, peak: int | None) -> Plan:
     caps = thread_caps(host, max(1, concurrency))
     why.append("thread caps per child: " + ", ".join(f"{k}={v}" for k, v in caps.items()))
     return Plan(source, limit, used, peak, need, host, wanted, concurrency, caps, why)
+
+
+def save_measurement(out: Path, template: list[str], caps: dict[str, str], peak: int) -> None:
+    """Remember one child's measured peak for this command, caps and host in OUT."""
+    record = {"template": template, "caps": caps, "cpus": cpus(), "per_child_peak": peak}
+    (Path(out) / PLAN_FILE).write_text(json.dumps(record, indent=2))
+
+
+def load_measurement(out: Path, template: list[str], caps: dict[str, str]) -> int | None:
+    """A peak measured earlier in OUT for the same command, caps and CPU count."""
+    try:
+        record = json.loads((Path(out) / PLAN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    same = (record.get("template") == template and record.get("caps") == caps
+            and record.get("cpus") == cpus())
+    return int(record["per_child_peak"]) if same and record.get("per_child_peak") else None
