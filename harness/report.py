@@ -147,50 +147,48 @@ def _row_index(name: str) -> int:
     return names.index(name) if name in names else len(names)
 
 
-def matrix_table(report: dict) -> Table:
+def _grid(report: dict) -> tuple[list[str], dict[str, dict[str, dict]]]:
+    """(methods that ran, condition -> method -> cell), in matrix order."""
     methods = [m for m in _matrix_methods() if any(c["method"] == m for c in report["cells"])]
+    rows: dict[str, dict[str, dict]] = {}
+    for cell in report["cells"]:
+        rows.setdefault(cell["condition"], {})[cell["method"]] = cell
+    return methods, rows
+
+
+def _rich_cell(cell: dict) -> str:
+    if cell["passed"]:
+        return f"[green]{_picture(cell['verdicts'])}[/]"
+    return f"[bold white on red]{_picture(cell['verdicts'])}[/]\n(expected {cell['expected']})"
+
+
+def _markdown_cell(cell: dict) -> str:
+    mark = "" if cell["passed"] else f" **MISMATCH (expected {cell['expected']})**"
+    return _picture(cell["verdicts"]) + mark
+
+
+def matrix_table(report: dict) -> Table:
+    methods, rows = _grid(report)
     table = Table(title="Reproduction matrix (observed verdicts; mismatches in red)",
                   show_lines=True)
     table.add_column("condition", no_wrap=True)
     for method in methods:
         table.add_column(method)
-    rows: dict[str, dict[str, dict]] = {}
-    for cell in report["cells"]:
-        rows.setdefault(cell["condition"], {})[cell["method"]] = cell
     for condition, by_method in rows.items():
-        texts = []
-        for method in methods:
-            cell = by_method.get(method)
-            if cell is None:
-                texts.append("[dim]-[/]")
-                continue
-            style = "green" if cell["passed"] else "bold white on red"
-            texts.append(f"[{style}]{_picture(cell['verdicts'])}[/]"
-                         + ("" if cell["passed"] else f"\n(expected {cell['expected']})"))
-        table.add_row(condition, *texts)
+        table.add_row(condition, *(_rich_cell(by_method[m]) if m in by_method else "[dim]-[/]"
+                                   for m in methods))
     return table
 
 
 def matrix_markdown(report: dict) -> str:
-    methods = [m for m in _matrix_methods() if any(c["method"] == m for c in report["cells"])]
-    rows: dict[str, dict[str, dict]] = {}
-    reasons: dict[str, str] = {}
-    for cell in report["cells"]:
-        rows.setdefault(cell["condition"], {})[cell["method"]] = cell
-        reasons[cell["condition"]] = cell.get("reason", "")
+    methods, rows = _grid(report)
     lines = ["# Reproduction matrix", "",
              "| condition | " + " | ".join(methods) + " |",
              "|---" * (len(methods) + 1) + "|"]
     for condition, by_method in rows.items():
-        texts = []
-        for method in methods:
-            cell = by_method.get(method)
-            if cell is None:
-                texts.append("-")
-            else:
-                mark = "" if cell["passed"] else f" **MISMATCH (expected {cell['expected']})**"
-                texts.append(_picture(cell["verdicts"]) + mark)
+        texts = [_markdown_cell(by_method[m]) if m in by_method else "-" for m in methods]
         lines.append(f"| {condition} | " + " | ".join(texts) + " |")
+    reasons = {c["condition"]: c.get("reason", "") for c in report["cells"]}
     lines += ["", "## Conditions", ""]
     lines += [f"- **{name}**: {reason}" for name, reason in reasons.items()]
     lines += ["", "## Findings", ""] + [f"- {f}" for f in report["findings"]]

@@ -1,0 +1,72 @@
+"""The expectations table and the report derived from cells (no launches)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import matrix
+from harness.report import conclusions, matrix_markdown, matrix_report
+
+
+@pytest.mark.parametrize(("spec", "verdicts", "holds"), [
+    ("ok", ["ok"], True), ("ok", ["ok", "hang"], False), ("ok", [], False),
+    ("thread_exhaustion>=2", ["thread_exhaustion"] * 2 + ["ok"] * 2, True),
+    ("thread_exhaustion>=2", ["thread_exhaustion", "ok"], False),
+    ("ok<=1", ["ok", "thread_exhaustion"], True), ("ok<=1", ["ok", "ok"], False),
+    ("ok=2", ["ok", "ok"], True),
+])
+def test_expectations(spec, verdicts, holds):
+    assert matrix.Expectation.parse(spec).holds(verdicts) is holds
+
+
+@pytest.mark.parametrize("bad", ["", "OK", "ok>2", "ok>=x", "ok>=2 "])
+def test_bad_expectation(bad):
+    with pytest.raises(ValueError, match="bad expectation"):
+        matrix.Expectation.parse(bad)
+
+
+def test_every_row_parses_for_every_method():
+    for row in matrix.ROWS:
+        for method in matrix.METHODS:
+            row.expectation(method)
+            row.expectation(method, gpu_host=True)
+        assert set(row.default) <= set(matrix.METHODS)
+
+
+def test_default_matrix_is_smaller_than_full_and_covers_the_must_haves():
+    default, full = matrix.cells(full=False), matrix.cells(full=True)
+    names = {(r.name, m) for r, m in default}
+    assert len(default) < len(full)
+    assert {("baseline", m) for m in matrix.METHODS} <= names
+    assert {("shared-budget", m) for m in matrix.METHODS} <= names
+    assert ("parent-tf-initialized", "mp-fork") in names
+    assert ("heavy-output", "popen-wait") in names
+    assert not any(r.full_only for r, _ in default)
+
+
+def test_foreign_commands_skip_rows_that_change_workload_flags():
+    rows = {r.name for r, _ in matrix.cells(full=True, reference=False)}
+    assert "heavy-output" not in rows and "many-core-host" not in rows
+    assert "shared-budget" in rows
+
+
+def _cell(condition, method, verdicts, passed=True, **extra):
+    return {"condition": condition, "method": method, "verdicts": verdicts,
+            "passed": passed, "expected": "ok", "peak_threads": [40] * len(verdicts),
+            **extra}
+
+
+def test_conclusion_follows_the_data():
+    lost = ["thread_exhaustion"] * 3 + ["ok"]
+    same = [_cell("shared-budget", m, lost) for m in matrix.FIELD_METHODS]
+    assert "does not depend on the method" in " ".join(conclusions(same))
+    spared = [*same[:-1], _cell("shared-budget", same[-1]["method"], ["ok"] * 4)]
+    text = " ".join(conclusions(spared))
+    assert "depends on the method" in text and same[-1]["method"] in text
+
+
+def test_report_marks_mismatches():
+    report = matrix_report([_cell("baseline", "os-system", ["hang"], passed=False)])
+    assert report["passed"] is False
+    assert "MISMATCH" in matrix_markdown(report)
+    assert report["conclusion"] == " ".join(report["findings"])
