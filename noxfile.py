@@ -55,9 +55,27 @@ def fixes(session: nox.Session) -> None:
                 *session.posargs)
 
 
+GPU_PREFLIGHT = """
+import sys
+try:
+    import pynvml
+    pynvml.nvmlInit()
+    count = pynvml.nvmlDeviceGetCount()
+    why = "NVML sees no GPU"
+except Exception as exc:
+    count, why = 0, f"NVML init failed: {exc}"
+if not count:
+    sys.exit(f"--require-gpu: no GPU is visible to this machine ({why})")
+print(f"{count} GPU(s) visible")
+"""
+
+
 @nox.session(python=PYTHON)
 def gpu(session: nox.Session) -> None:
-    """The GPU CI gate: fails (not skips) where no GPU is visible."""
+    """The GPU CI gate: fails (not skips) where no GPU is visible, before it downloads the
+    CUDA wheels."""
+    session.install("nvidia-ml-py")
+    session.run("python", "-c", GPU_PREFLIGHT)
     _install(session, "gpu,dev")
     session.run("pytest", "tests/gpu", "-m", "gpu", "--require-gpu",
                 f"--junitxml={REPORTS}/gpu-junit.xml", *session.posargs)
