@@ -17,8 +17,8 @@ from harness.phase2 import RunOptions, plan
 from harness.phase2 import run as run_phase2
 
 EVALS = 8
-BUDGET = 120  # two children fit even with the runner's 1.25x margin (2 x 56); three
-# uncapped children (3 x 47) do not
+BUDGET = 60  # two children fit even with the runner's 1.25x margin (2 x 29); three
+# uncapped children (3 x 22) do not
 
 
 def _options(strategy: str, out: Path) -> RunOptions:

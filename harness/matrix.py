@@ -22,10 +22,10 @@ FIELD_METHODS = tuple(m for m in METHODS if m != "phase2")  # what the field cou
 _SPEC_RE = re.compile(r"^(?P<verdict>[a-z_]+)(?:(?P<op>>=|<=|=)(?P<count>\d+))?$")
 
 # Budgets, calibrated on a 2-core box (TF 2.21 CPU wheel): one reference child peaks at
-# ~47 threads, ~107 with --host-cores 32, ~46 with the pools capped.
+# ~22 threads, ~82 with --host-cores 32, ~21 with the pools capped.
 TIGHT = 12  # far below one child: TF aborts while starting its pools
-FITS_ONE = 60  # one child fits, four do not
-FITS_TWO_DEFAULT = 110  # two default children fit (2 x 47), one 32-core child barely (107)
+FITS_ONE = 30  # one child fits, four do not
+FITS_TWO_DEFAULT = 60  # two default children fit (2 x 22), one 32-core child does not (82)
 CAPS = {"TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": "2", "OMP_NUM_THREADS": "1"}
 
 
@@ -101,13 +101,15 @@ ROWS: tuple[Row, ...] = (
         "on CPU without an error",
         {"*": "ok"}, gpu_expect={"*": "no_gpu_work"}, checks=("zero_gpus",),
         default=("subprocess-pipes", "os-system", "env-isolated", "phase2")),
-    Row(_c("address-space", limits=Limits(address_space=parse_size("2G"))),
-        "RLIMIT_AS 2 GiB: TF imports, then thread stacks cannot be mapped; pthread_create "
-        "fails with the same EAGAIN as a task limit",
-        {"*": "thread_exhaustion"}, checks=("address_space_cause",)),
+    Row(_c("address-space", limits=Limits(address_space=parse_size("3G"),
+                                          stack=parse_size("64M"))),
+        "RLIMIT_AS 3 GiB with 64 MiB thread stacks: TF imports (~2.5 GiB), then ~20 stacks "
+        "cannot be mapped and pthread_create fails with the same EAGAIN as a task limit; a "
+        "forked child keeps glibc's 8 MiB stacks (RLIMIT_STACK is read at exec) and fits",
+        {"*": "thread_exhaustion", "mp-fork": "ok"}, checks=("address_space_cause",)),
     Row(_c("many-core-host", limits=Limits(tasks=FITS_TWO_DEFAULT), siblings=2,
            workload_flags=("--host-cores", "32")),
-        f"pools sized for a 32-core host: ~2.3x the threads, so a {FITS_TWO_DEFAULT}-task "
+        f"pools sized for a 32-core host: ~3.7x the threads, so a {FITS_TWO_DEFAULT}-task "
         "budget that fits two default children fits none or one",
         {"*": "ok<=1", "phase2": "ok"}, default=REPRESENTATIVE),
     Row(_c("thread-caps", limits=Limits(tasks=FITS_TWO_DEFAULT), siblings=2,

@@ -81,7 +81,7 @@ def run(opts, log: events.EventLog) -> int:
             def first_step():
                 log.emit(events.WORK_STARTED, devices=devices.names)
         score = trainer.run_fold(fold, x, y, train_idx, val_idx, opts.epochs,
-                                 opts.verbosity, first_step)
+                                 opts.verbosity, first_step, opts.input_pipeline)
         scores.append(score)
         log.emit(events.FOLD_DONE, fold=fold, score=score)
         if opts.verbosity >= 1:

@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu-devices", dest="cpu_devices", type=_bounded(int, 1, 64), default=2,
                    help="logical CPU devices to mirror over when no GPU is visible")
     p.add_argument("--epochs", type=_bounded(int, 1, 1000), default=2)
+    p.add_argument("--input-pipeline", dest="input_pipeline", choices=["per-replica", "keras"],
+                   default="per-replica",
+                   help="per-replica: one host pipeline per replica (default); keras: "
+                        "model.fit(x, y) through MultiDeviceIterator, ~2x the threads, and "
+                        "a rare TF teardown crash (tensorflow/tensorflow#62523)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--host-cores", dest="host_cores", type=_bounded(int, 1, 4096),
                    default=len(os.sched_getaffinity(0)),

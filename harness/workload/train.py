@@ -140,7 +140,7 @@ class _Progress(tf.keras.callbacks.Callback):
                   f"accuracy={logs.get('accuracy', float('nan')):.4f}")
         if self.verbosity >= 2:  # the per-sample validation dump of a debug run
             x, y = self.validation
-            p = np.clip(self.model.predict(x, batch_size=256, verbose=0).ravel(), 1e-7, 1 - 1e-7)
+            p = np.clip(predict(self.model, x), 1e-7, 1 - 1e-7)
             losses = -(y * np.log(p) + (1 - y) * np.log(1 - p))
             for i, (xi, pi, yi, li) in enumerate(zip(x, p, y, losses, strict=True)):
                 verdict = "hit" if (pi > 0.5) == (yi > 0.5) else "miss"
@@ -150,11 +150,33 @@ class _Progress(tf.keras.callbacks.Callback):
         sys.stdout.flush()
 
 
+# One input pipeline per replica, read on the host: no MultiDeviceIterator, whose
+# teardown cancels in-flight fetches and can crash TF (local rendezvous race,
+# tensorflow/tensorflow#62523; seen here as a SIGSEGV once in ~1500 runs).
+_INPUT = tf.distribute.InputOptions(
+    experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA,
+    experimental_fetch_to_device=False)
+
+
+def _distributed(strategy: tf.distribute.Strategy, x: np.ndarray, y: np.ndarray,
+                 seed: int):
+    """Each replica reads its own shard, shuffled, repeated, in whole batches."""
+
+    def per_replica(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+        data = tf.data.Dataset.from_tensor_slices((x, y))
+        data = data.shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
+        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).repeat()
+        return data.batch(ctx.get_per_replica_batch_size(BATCH_SIZE), drop_remainder=True)
+
+    return strategy.distribute_datasets_from_function(per_replica, options=_INPUT)
+
+
 class FoldTrainer:
     """One compiled model reused across folds: weights and optimizer state are reset per
     fold, so each fold trains from the same start without re-tracing tf.functions."""
 
     def __init__(self, strategy: tf.distribute.Strategy, n_features: int) -> None:
+        self.strategy = strategy
         with strategy.scope():
             self.model = _build_model(n_features)
             self.model.optimizer.build(self.model.trainable_variables)
@@ -168,20 +190,24 @@ class FoldTrainer:
 
     def run_fold(self, fold: int, x: np.ndarray, y: np.ndarray, train_idx: np.ndarray,
                  val_idx: np.ndarray, epochs: int, verbosity: int,
-                 on_first_step: Callable[[], None] | None) -> float:
+                 on_first_step: Callable[[], None] | None, pipeline: str = "per-replica"
+                 ) -> float:
         """Train on one fold from the initial weights; validation accuracy is its score."""
         self._reset()
-        return _fit(self.model, fold, x, y, train_idx, val_idx, epochs, verbosity,
-                    on_first_step)
+        steps = max(1, len(train_idx) // BATCH_SIZE)
+        progress = _Progress(fold, steps, epochs, verbosity, on_first_step,
+                             (x[val_idx], y[val_idx]))
+        if pipeline == "keras":  # the common field pattern: numpy in, Keras distributes
+            self.model.fit(x[train_idx], y[train_idx], epochs=epochs, batch_size=BATCH_SIZE,
+                           verbose=0, shuffle=True, callbacks=[progress])
+        else:
+            data = _distributed(self.strategy, x[train_idx], y[train_idx], seed=fold)
+            self.model.fit(data, epochs=epochs, steps_per_epoch=steps, verbose=0,
+                           callbacks=[progress])
+        hits = (predict(self.model, x[val_idx]) > 0.5) == (y[val_idx] > 0.5)
+        return float(hits.mean())
 
 
-def _fit(model: tf.keras.Model, fold: int, x: np.ndarray, y: np.ndarray,
-         train_idx: np.ndarray, val_idx: np.ndarray, epochs: int, verbosity: int,
-         on_first_step: Callable[[], None] | None) -> float:
-    steps = max(1, -(-len(train_idx) // BATCH_SIZE))
-    progress = _Progress(fold, steps, epochs, verbosity, on_first_step,
-                         (x[val_idx], y[val_idx]))
-    model.fit(x[train_idx], y[train_idx], epochs=epochs, batch_size=BATCH_SIZE,
-              verbose=0, shuffle=True, callbacks=[progress])
-    _, accuracy = model.evaluate(x[val_idx], y[val_idx], batch_size=256, verbose=0)
-    return float(accuracy)
+def predict(model: tf.keras.Model, x: np.ndarray) -> np.ndarray:
+    """Probabilities from one direct call: no distributed iterator to tear down."""
+    return np.asarray(model(x, training=False)).ravel()
