@@ -25,7 +25,8 @@ VERDICTS = ("ok", "thread_exhaustion", "hang", "pipe_deadlock", "timeout", "cras
 THREAD_EXHAUSTION_RE = re.compile(
     r"pthread_create(\(\))? failed|creation via pthread_create|can't start new thread"
     r"|Resource temporarily unavailable|fork: retry|Cannot fork|BlockingIOError: \[Errno 11\]"
-    r"|std::system_error.*(Resource temporarily unavailable|EAGAIN)",
+    r"|std::system_error.*(Resource temporarily unavailable|EAGAIN)"
+    r"|cannot allocate memory for thread-local data",  # glibc, when a new thread's TLS fails
     re.IGNORECASE)
 LAUNCH_ERROR_RE = re.compile(rf"{TRAMPOLINE_TAG}: cannot exec|: not found$|"
                              r"No such file or directory$|Permission denied$")

@@ -203,7 +203,7 @@ class FoldTrainer:
         else:
             data = _distributed(self.strategy, x[train_idx], y[train_idx], seed=fold)
             self.model.fit(data, epochs=epochs, steps_per_epoch=steps, verbose=0,
-                           callbacks=[progress])
+                           shuffle=False, callbacks=[progress])  # the pipeline shuffles
         hits = (predict(self.model, x[val_idx]) > 0.5) == (y[val_idx] > 0.5)
         return float(hits.mean())
 

@@ -63,6 +63,7 @@ def test_pipe_block_wins_over_hang(obs):
     "LLVM ERROR: pthread_create failed: Resource temporarily unavailable",
     "RuntimeError: can't start new thread",
     "OpenBLAS blas_thread_init: pthread_create failed for thread 3 of 8",
+    "cannot allocate memory for thread-local data: ABORT",
 ])
 def test_thread_exhaustion_patterns(obs, line):
     obs.files.stderr.write_text(f"noise\n{line}\nmore noise\n")
