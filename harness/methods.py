@@ -9,9 +9,7 @@ and phase2, and captured bytes written out afterwards for the pipe methods.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import runpy
 import shlex
 import subprocess
 import sys
@@ -66,6 +64,9 @@ class Method:
     summary: str
     run: Callable[[Child], MethodResult]
     python_only: bool = False
+    # The harness can start it itself when the parent state is "no TF" (no extra process).
+    direct: bool = False
+    pdeathsig: bool = False
 
 
 def _inherited_env(child: Child) -> dict[str, str]:
@@ -139,6 +140,8 @@ def shell(child: Child) -> MethodResult:
 def run_python_in_process(target: PythonTarget, cwd: str | None, env: dict[str, str],
                           fork_limits: dict | None) -> None:
     """Body of an mp child: run the command's module or script with its argv, in-process."""
+    import runpy
+
     if fork_limits:  # fork has no exec to hang a trampoline on
         limits.apply(fork_limits["group"], fork_limits["rlimits"], fork_limits["user"])
     if cwd:
@@ -166,6 +169,8 @@ def _multiprocessing(child: Child, start_method: str) -> MethodResult:
     if target is None:
         return MethodResult(launch_error=f"mp-{start_method} runs a Python command in-process; "
                                          f"{child.argv[0]!r} is not a Python command")
+    import multiprocessing  # only the mp methods pay for it
+
     ctx = multiprocessing.get_context(start_method)
     fork_limits = None
     if start_method == "spawn" and child.limited:
@@ -193,12 +198,18 @@ def mp_fork(child: Child) -> MethodResult:
     return _multiprocessing(child, "fork")
 
 
-def _isolated(child: Child, pdeathsig: bool) -> MethodResult:
-    env = envpolicy.isolated(os.environ, child.env)
+def start_isolated(child: Child, parent_env: dict[str, str], pdeathsig: bool
+                   ) -> subprocess.Popen:
+    """Start (not wait for) an env-isolated child; the harness itself may be its parent."""
+    env = envpolicy.isolated(parent_env, child.env)
     with open(child.stdout, "ab") as out, open(child.stderr, "ab") as err:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [*child.prefix(os.getpid() if pdeathsig else None), *child.argv], cwd=child.cwd,
             env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+
+
+def _isolated(child: Child, pdeathsig: bool) -> MethodResult:
+    proc = start_isolated(child, dict(os.environ), pdeathsig)
     return MethodResult(proc.wait(), detail={"pid": proc.pid})
 
 
@@ -224,7 +235,8 @@ CATALOGUE: dict[str, Method] = {m.name: m for m in (
            mp_spawn, python_only=True),
     Method("mp-fork", "multiprocessing fork Process: inherits TF state from the parent",
            mp_fork, python_only=True),
-    Method("env-isolated", "allow-listed env, output to files, new session", env_isolated),
+    Method("env-isolated", "allow-listed env, output to files, new session", env_isolated,
+           direct=True),
     Method("phase2", "the Phase 2 runner's launch: env-isolated + thread caps + pdeathsig",
-           phase2),
+           phase2, direct=True, pdeathsig=True),
 )}

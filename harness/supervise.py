@@ -165,9 +165,12 @@ class Watch:
     """One launch: its parent, every process seen in its tree, and what they did."""
 
     def __init__(self, index: int, parent: subprocess.Popen, files: LaunchFiles, marker: str,
-                 gpu: nvml.GpuWorkProbe) -> None:
+                 gpu: nvml.GpuWorkProbe, include_root: bool = False) -> None:
+        """parent: the launching parent, or the child itself when include_root (the harness
+        was the launching parent); only then does the root count as part of the launch."""
         self.index, self.parent, self.files, self.marker, self.gpu = (
             index, parent, files, marker, gpu)
+        self.include_root = include_root
         self.obs = Observation(index, files)
         self.known: dict[int, psutil.Process] = {}
         self._wchar: dict[int, int] = {}
@@ -195,7 +198,8 @@ class Watch:
         """Live processes of this launch below the parent (known ones stay tracked after
         they are reparented)."""
         if children is not None:
-            for pid in _descendants(self.parent.pid, children):
+            roots = [self.parent.pid] if self.include_root else []
+            for pid in roots + _descendants(self.parent.pid, children):
                 if pid not in self.known:
                     try:
                         self.known[pid] = psutil.Process(pid)
@@ -240,7 +244,8 @@ class Watch:
         """Everything of this launch below the parent: the tree seen so far, plus marked
         processes that were reparented before a sample caught them."""
         procs = {p.pid: p for p in self.tree()}
-        procs.update({p.pid: p for p in marked(self.marker) if p.pid != self.parent.pid})
+        procs.update({p.pid: p for p in marked(self.marker)
+                      if self.include_root or p.pid != self.parent.pid})
         return list(procs.values())
 
     def diagnose_stall(self) -> list[str]:
@@ -250,8 +255,8 @@ class Watch:
             children = psutil.Process(self.parent.pid).children()
         except psutil.Error:
             children = []
-        if not any(_alive(c) for c in children):  # the child is gone, the parent still waits
-            found += held_pipes(self.parent.pid, procs)
+        if not self.include_root and not any(_alive(c) for c in children):
+            found += held_pipes(self.parent.pid, procs)  # the child is gone, the parent waits
         return found
 
     def dump_stacks(self) -> str | None:
@@ -270,7 +275,10 @@ class Watch:
         pyspy = shutil.which("py-spy") or shutil.which("py-spy", path=os.path.dirname(
             sys.executable))
         if pyspy:  # the parent too: where it waits is part of the story
-            for proc in [psutil.Process(self.parent.pid), *self.processes()]:
+            procs = {p.pid: p for p in self.processes()}
+            with contextlib.suppress(psutil.Error):
+                procs.setdefault(self.parent.pid, psutil.Process(self.parent.pid))
+            for proc in procs.values():
                 try:
                     if "python" not in proc.name():
                         continue
