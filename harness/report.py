@@ -118,10 +118,13 @@ def conclusions(cells: list[dict]) -> list[str]:
                          f"parent's caps ({cap['verdicts'].count('ok')}/"
                          f"{len(cap['verdicts'])} ok).")
         elif base:
-            found.append(f"{cap['method']}: pools for 32 cores peaked at "
-                         f"{max(base['peak_threads'])} threads ({base['verdicts'].count('ok')}/"
-                         f"{len(base['verdicts'])} ok); with thread caps "
-                         f"{max(cap['peak_threads'])} ({cap['verdicts'].count('ok')}/"
+            done = [p for p, v in zip(base["peak_threads"], base["verdicts"], strict=True)
+                    if v == "ok"]
+            many_text = (f"a completed child peaked at {max(done)} threads" if done else
+                         "no child completed (each died creating its pools)")
+            found.append(f"{cap['method']}: with pools for 32 cores {many_text} "
+                         f"({len(done)}/{len(base['verdicts'])} ok); with thread caps "
+                         f"{max(cap['peak_threads'])} threads ({cap['verdicts'].count('ok')}/"
                          f"{len(cap['verdicts'])} ok).")
     return found
 
