@@ -233,6 +233,13 @@ def creator_of(path: Path) -> int | None:
     return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
+def destroy(path: Path, v1_root: Path = V1_ROOT) -> None:
+    """Kill whatever is left in a harness cgroup, then remove it."""
+    group = PidsCgroup(path, 1 if path.is_relative_to(v1_root) else 2)
+    group.kill_all()
+    group.remove()
+
+
 def reap_stale(v1_root: Path = V1_ROOT) -> list[Path]:
     """Remove harness cgroups whose creator is gone (a runner killed with SIGKILL), killing
     anything still inside. Returns what was removed."""
@@ -241,10 +248,8 @@ def reap_stale(v1_root: Path = V1_ROOT) -> list[Path]:
         creator = creator_of(path)
         if creator is None or creator == os.getpid() or Path(f"/proc/{creator}").exists():
             continue
-        group = PidsCgroup(path, 1 if str(path).startswith(str(v1_root)) else 2)
         try:
-            group.kill_all()
-            group.remove()
+            destroy(path, v1_root)
         except OSError:
             continue
         removed.append(path)

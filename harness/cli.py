@@ -180,13 +180,13 @@ def _command(args: argparse.Namespace, argv: list[str] | None):
     from harness import command
 
     if not argv:
-        if args.__dict__.get("work_pattern") or args.__dict__.get("done_pattern"):
+        if getattr(args, "work_pattern", None) or getattr(args, "done_pattern", None):
             raise UsageError("harness: error: --work-pattern/--done-pattern need a command "
                              "after --")
         return command.reference()
-    return command.parse(argv, cwd=args.__dict__.get("cwd"),
-                         work_pattern=args.__dict__.get("work_pattern"),
-                         done_pattern=args.__dict__.get("done_pattern"))
+    return command.parse(argv, cwd=getattr(args, "cwd", None),
+                         work_pattern=getattr(args, "work_pattern", None),
+                         done_pattern=getattr(args, "done_pattern", None))
 
 
 def cmd_launch(args: argparse.Namespace, argv: list[str] | None) -> int:

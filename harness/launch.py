@@ -180,11 +180,10 @@ class LaunchGroup:
         self._count += 1
         env = {k: v for k, v in os.environ.items() if k not in cond.unset}
         env.update({**cond.env, LAUNCH_MARKER_ENV: marker})
+        record = {"go": go, "env_set": envpolicy.redact_mapping(cond.env),
+                  "env_unset": list(cond.unset)}
         if direct:
-            (files.dir / "parent-spec.json").write_text(envpolicy.redact(json.dumps(
-                {"launched_by": "harness", "go": go,
-                 "env_set": envpolicy.redact_mapping(cond.env),
-                 "env_unset": list(cond.unset)}, indent=2)))
+            _write_spec(files, {"launched_by": "harness", **record})
             pending = Pending(files, marker, None, -1, go, method, command, ready=True,
                               parent_env=env)
             self._pending.append(pending)
@@ -192,9 +191,7 @@ class LaunchGroup:
         read_fd, write_fd = os.pipe()
         boot = {"harness_pid": os.getpid(), "parent_tf": cond.parent_tf, "ready_fd": write_fd,
                 "join": None if trampoline else group}
-        (files.dir / "parent-spec.json").write_text(envpolicy.redact(json.dumps(
-            {**boot, "go": go, "env_set": envpolicy.redact_mapping(cond.env),
-             "env_unset": list(cond.unset)}, indent=2)))
+        _write_spec(files, {**boot, **record})
         with open(files.parent_log, "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "harness.parent", json.dumps(boot)],
                                     stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
@@ -231,8 +228,6 @@ class LaunchGroup:
 
     def _start_direct(self, pending: Pending) -> None:
         child = methods.Child(**pending.go["child"])
-        if child.user is not None:
-            child.user = tuple(child.user)
         pending.t_launch = time.time()
         pending.proc = methods.start_isolated(child, pending.parent_env,
                                               CATALOGUE[pending.method].pdeathsig)
@@ -311,6 +306,11 @@ class LaunchGroup:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _write_spec(files: LaunchFiles, record: dict) -> None:
+    """What the launching parent was told, for people reading the logs (redacted)."""
+    (files.dir / "parent-spec.json").write_text(envpolicy.redact(json.dumps(record, indent=2)))
 
 
 def _wait_ready(pendings: list[Pending], deadline: float) -> None:

@@ -36,6 +36,10 @@ class Child:
     rlimits: dict[str, int] = field(default_factory=dict)
     user: tuple[int, int] | None = None
 
+    def __post_init__(self) -> None:
+        if self.user is not None:  # arrives as a JSON list
+            self.user = (int(self.user[0]), int(self.user[1]))
+
     @property
     def limited(self) -> bool:
         return bool(self.group or self.rlimits or self.user)

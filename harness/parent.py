@@ -76,8 +76,6 @@ def main(argv: list[str]) -> int:
     if go is None:  # the harness gave up on this launch before it started
         return 1
     child = methods.Child(**go["child"])
-    if child.user is not None:
-        child.user = tuple(child.user)
     method = methods.CATALOGUE[go["method"]]
     launched = time.time()
     try:

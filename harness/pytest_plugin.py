@@ -112,9 +112,7 @@ def sweep() -> tuple[list[str], list[Path]]:
         owner = cgroup.owner_pid()
         terminate(marked(f"{owner}:", prefix=True), grace_s=0.5)
     for path in groups:
-        group = cgroup.PidsCgroup(path, 1 if str(path).startswith(str(cgroup.V1_ROOT)) else 2)
-        group.kill_all()
-        group.remove()
+        cgroup.destroy(path)
     return procs, groups
 
 

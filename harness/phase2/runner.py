@@ -189,7 +189,7 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
                                        f"{prior} threads measured earlier in this --out")
         scheduler.run(todo)
         budget = group.budget.record()
-    peaks = [r["peak_threads"] for r in done.values() if r["verdict"] == "ok"]
+    peaks = _ok_peaks(done)
     if strategy.admission == "budget" and peaks:
         plans.save_measurement(Path(opts.out), template, caps, max(peaks))
     final = results(evaluations, done, opts, time.monotonic() - t0, {
@@ -200,10 +200,14 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
     return final
 
 
+def _ok_peaks(done: dict[str, dict]) -> list[int]:
+    return [r["peak_threads"] for r in done.values() if r["verdict"] == "ok"]
+
+
 def _prior_peak(opts: RunOptions, template: list[str], caps: dict[str, str],
                 done: dict[str, dict]) -> int | None:
     """A peak this --out already knows: finished evaluations (resume) or a plan."""
-    peaks = [r["peak_threads"] for r in done.values() if r["verdict"] == "ok"]
+    peaks = _ok_peaks(done)
     return max(peaks) if peaks else plans.load_measurement(Path(opts.out), template, caps)
 
 

@@ -84,12 +84,12 @@ class Scheduler:
                  headroom: Callable[[], int | None], gpu_gate: GpuGate, log_root: Path,
                  on_finish: Callable[[Task, Outcome], None],
                  on_attempt: Callable[[Task, Outcome], None] | None = None,
-                 max_attempts: int = MAX_ATTEMPTS, need: int | None = None) -> None:
+                 max_attempts: int = MAX_ATTEMPTS) -> None:
         self.group, self.strategy, self.jobs = group, strategy, jobs
         self.headroom, self.gpu_gate, self.log_root = headroom, gpu_gate, log_root
         self.on_finish, self.on_attempt = on_finish, on_attempt
         self.max_attempts = max_attempts if strategy.retries else 1
-        self.need = need
+        self.need: int | None = None  # per-child task need, once measured
         self.caps = plan.thread_caps(plan.cpus(), jobs) if strategy.caps else {}
         self.running: list[Task] = []
         self.interrupted: str | None = None
