@@ -24,8 +24,9 @@ def _install(session: nox.Session, extras: str = "dev") -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Everything CI checks: lint, unit tests, the default repro matrix, the fixes."""
-    _install(session)
+    """Everything CI checks: lint, unit tests, the default repro matrix, the fixes (with the
+    Phase 2 runner on a local Ray cluster)."""
+    _install(session, "dev,ray")
     session.run("ruff", "check", "harness", "tests", "bench", "noxfile.py", "conftest.py")
     session.run("pytest", "tests/unit", "-n", WORKERS, "--dist", "loadgroup",
                 f"--junitxml={REPORTS}/unit-junit.xml", *session.posargs)
@@ -49,8 +50,8 @@ def repro(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def fixes(session: nox.Session) -> None:
-    """The Phase 2 runner under the repro conditions."""
-    _install(session)
+    """The Phase 2 runner under the repro conditions, locally and on a local Ray cluster."""
+    _install(session, "dev,ray")
     session.run("pytest", "tests/fixes", f"--junitxml={REPORTS}/fixes-junit.xml",
                 *session.posargs)
 

@@ -4,6 +4,8 @@ Library use::
 
     from harness.phase2 import RunOptions, run
     results = run(None, None, RunOptions(max_evals=6, out=Path("out")))
+    on_ray = run(None, None, RunOptions(executor="ray", ray_address="HEAD:6379",
+                                        out=Path("out-ray")))
 
 `None` template/grid mean the reference workload and the default 20-point
 threshold grid around the field's 17/18/19. Imported lazily: the CLI builds its

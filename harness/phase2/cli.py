@@ -46,7 +46,7 @@ def add_parser(sub) -> None:
                            help="with --resume: run evaluations that finished non-ok again")
             p.add_argument("--metric", default="cv_score_mean",
                            help="metrics-file key that ranks evaluations")
-            p.add_argument("--min-gpu-memory", type=_arg(_gib, "GiB"),
+            p.add_argument("--min-gpu-memory", type=_arg(_non_negative("GiB"), "GiB"),
                            help="GiB each GPU must keep free to admit a child "
                                 "(default: the command's --min-gpu-memory)")
             p.add_argument("--parent-tf", choices=PARENT_TF_STATES, default="none",
@@ -55,16 +55,34 @@ def add_parser(sub) -> None:
                            default=[], help="set in the launching parents' environment")
             p.add_argument("--unset", action="append", default=[])
             p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
+            p.add_argument("--executor", choices=["local", "ray"], default="local",
+                           help="where evaluations run: this host, or a Ray cluster")
+            p.add_argument("--ray-address",
+                           help="with --executor ray: the cluster to join (e.g. auto, "
+                                "HOST:6379); default: start one on this host for this run")
+            p.add_argument("--cpus-per-eval", type=_arg(_non_negative("amount"), "n"), default=1.0,
+                           help="with --executor ray: CPUs each evaluation requests")
+            p.add_argument("--gpus-per-eval", type=_arg(_non_negative("amount"), "n"), default=0.0,
+                           help="with --executor ray: GPUs each evaluation requests")
+    resources = verbs.add_parser(
+        "node-resources", help="the Ray resources this node offers evaluations, as JSON for "
+                               "ray start --resources")
+    resources.add_argument("--num-cpus", type=_arg(lambda t: parse_count(t, "--num-cpus"), "n"),
+                           help="the --num-cpus the node's ray start will use "
+                                "(default: this host's CPUs)")
 
 
-def _gib(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"bad GiB {text!r}: expected a number") from None
-    if value < 0:
-        raise ValueError(f"bad GiB {text!r}: must not be negative")
-    return value
+def _non_negative(unit: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"bad {unit} {text!r}: expected a number") from None
+        if value < 0:
+            raise ValueError(f"bad {unit} {text!r}: must not be negative")
+        return value
+
+    return parse
 
 
 def _options(args: argparse.Namespace):
@@ -75,7 +93,9 @@ def _options(args: argparse.Namespace):
         extra = dict(resume=args.resume, retry_failed=args.retry_failed, metric=args.metric,
                      min_gpu_memory=args.min_gpu_memory, parent_tf=args.parent_tf,
                      env=dict(args.env), unset=tuple(args.unset),
-                     live={"auto": None, "bar": True, "lines": False}[args.progress])
+                     live={"auto": None, "bar": True, "lines": False}[args.progress],
+                     executor=args.executor, ray_address=args.ray_address,
+                     cpus_per_eval=args.cpus_per_eval, gpus_per_eval=args.gpus_per_eval)
     return RunOptions(strategy=args.strategy, tasks_budget=args.tasks_budget, jobs=args.jobs,
                       timeout_s=args.timeout, stall_timeout_s=args.stall_timeout,
                       out=Path(args.out), max_evals=args.max_evals, **extra)
@@ -88,6 +108,13 @@ def run(args: argparse.Namespace, command: list[str] | None) -> int:
     from harness.phase2 import runner
     from harness.phase2.ledger import LedgerError
 
+    if args.verb == "node-resources":
+        from harness.phase2.ray_executor import node_resources
+
+        if command is not None:
+            raise UsageError("harness phase2 node-resources: error: takes no command after --")
+        print(json.dumps(node_resources(args.num_cpus)))
+        return EXIT_OK
     if getattr(args, "retry_failed", False) and not args.resume:
         raise UsageError("harness phase2 run: error: --retry-failed needs --resume")
     try:

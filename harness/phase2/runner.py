@@ -7,7 +7,9 @@ concurrency the runner would use, with the reasoning.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,8 @@ from harness.phase2.schedule import STRATEGIES, TICK_S, GpuGate, Scheduler, Task
 from harness.supervise import LaunchFiles
 
 DEFAULT_METRIC = "cv_score_mean"
+EXECUTORS = ("local", "ray")
+HOST = socket.gethostname()
 
 
 @dataclass
@@ -44,6 +48,10 @@ class RunOptions:
     env: dict[str, str] = field(default_factory=dict)
     unset: tuple[str, ...] = ()
     live: bool | None = None  # progress bar; None: when stderr is a terminal
+    executor: str = "local"  # "local" | "ray"
+    ray_address: str | None = None  # None with executor "ray": start a cluster here
+    cpus_per_eval: float = 1.0  # Ray resources each evaluation requests
+    gpus_per_eval: float = 0.0
 
 
 def _min_gpu_memory(template: list[str], explicit: float | None) -> float:
@@ -68,8 +76,30 @@ def prepare(template: list[str] | None, grid: list[dict] | None, opts: RunOption
     grids.check(template, grid)
     evaluations = grids.evaluations(grid, opts.max_evals)
     launch.check_command(grids.render(template, evaluations[0]))
+    _check_executor(opts)
     Condition(parent_tf=opts.parent_tf, env=opts.env, unset=opts.unset)  # validates
     return template, evaluations
+
+
+def _check_executor(opts: RunOptions) -> None:
+    if opts.executor not in EXECUTORS:
+        raise launch.LaunchInputError(f"unknown executor {opts.executor!r}: use "
+                                      f"{', '.join(EXECUTORS)}")
+    if opts.executor == "local":
+        if opts.ray_address:
+            raise launch.LaunchInputError("--ray-address needs --executor ray")
+        return
+    from harness.phase2.ray_executor import import_ray
+
+    if opts.strategy != "runner":
+        raise launch.LaunchInputError("--executor ray runs the runner strategy, not "
+                                      f"{opts.strategy!r}")
+    if opts.jobs is not None:
+        raise launch.LaunchInputError("--jobs is for the local executor: on Ray, the nodes' "
+                                      "resources decide how many run at once")
+    if opts.cpus_per_eval <= 0 or opts.gpus_per_eval < 0:
+        raise launch.LaunchInputError("--cpus-per-eval must be > 0 and --gpus-per-eval >= 0")
+    import_ray()
 
 
 def check_devices(handle: nvml.Nvml, env: dict[str, str]) -> None:
@@ -94,7 +124,7 @@ def _score(metrics: dict | None, metric: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def _record(task: Task, outcome: Outcome, metric: str) -> dict:
+def _record(task: Task, outcome: Outcome, metric: str, node: str) -> dict:
     return {
         "key": task.evaluation.key,
         "index": task.evaluation.index,
@@ -109,6 +139,7 @@ def _record(task: Task, outcome: Outcome, metric: str) -> dict:
         "ended_at": task.started_at + outcome.duration_s,
         "peak_threads": outcome.peak_threads,
         "devices": outcome.devices,
+        "node": node,
         "log_dir": outcome.log_dir,
         "evidence": outcome.evidence[:4],
     }
@@ -126,7 +157,7 @@ def results(evaluations: list[grids.Evaluation], finished: dict[str, dict], opts
         "evaluations": [{k: row[k] for k in ("key", "params", "verdict", "attempts", "metrics",
                                              "duration_s", "log_dir", "started_at",
                                              "ended_at", "peak_threads", "score",
-                                             "devices")}
+                                             "devices", "node")}
                         for row in rows],
         "summary": {
             "strategy": opts.strategy,
@@ -147,57 +178,93 @@ def results(evaluations: list[grids.Evaluation], finished: dict[str, dict], opts
 
 def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -> dict:
     template, evaluations = prepare(template, grid, opts)
+    with _executor(opts) as cluster:  # None: this host; checked before OUT is touched
+        identity = {"template": template, "grid": [e.params for e in evaluations],
+                    "strategy": opts.strategy}
+        ledger = Ledger.open(Path(opts.out), identity, opts.resume)
+        done = {k: r for k, r in ledger.finished.items()
+                if not (opts.retry_failed and r["verdict"] != "ok")}
+        todo = [Task(e, grids.render(template, e)) for e in evaluations if e.key not in done]
+        t0 = time.monotonic()
+        with Reporter(len(evaluations), len(evaluations) - len(todo), live=opts.live) as report:
+
+            def finish(task: Task, outcome: Outcome, node: str = HOST) -> None:
+                record = _record(task, outcome, opts.metric, node)
+                ledger.append(record)
+                done[task.evaluation.key] = record
+                report.finished(task.evaluation.key, outcome.verdict, outcome.duration_s,
+                                record["score"])
+                ledger.write_results(results(evaluations, done, opts, time.monotonic() - t0,
+                                             {}))
+
+            def attempt(task: Task, outcome: Outcome) -> None:
+                report.attempt(task.evaluation.key, task.attempts, outcome.verdict)
+
+            if cluster is None:
+                extra = _run_local(template, todo, opts, done, finish, attempt)
+            else:
+                extra = _run_ray(cluster, template, todo, opts, done, finish, attempt)
+    peaks = _ok_peaks(done)
+    if STRATEGIES[opts.strategy].admission == "budget" and peaks:
+        plans.save_measurement(Path(opts.out), template, extra["thread_caps"], max(peaks))
+    final = results(evaluations, done, opts, time.monotonic() - t0, extra)
+    ledger.write_results(final)
+    return final
+
+
+def _executor(opts: RunOptions):
+    if opts.executor == "ray":
+        from harness.phase2 import ray_executor
+
+        return ray_executor.connect(opts.ray_address, opts.tasks_budget, opts.cpus_per_eval,
+                                    opts.gpus_per_eval)
     with nvml.Nvml.open() as handle:
         check_devices(handle, _parent_env(opts))
-    identity = {"template": template, "grid": [e.params for e in evaluations],
-                "strategy": opts.strategy}
-    ledger = Ledger.open(Path(opts.out), identity, opts.resume)
-    done = {k: r for k, r in ledger.finished.items()
-            if not (opts.retry_failed and r["verdict"] != "ok")}
-    todo = [Task(e, grids.render(template, e)) for e in evaluations if e.key not in done]
+    return contextlib.nullcontext(None)
+
+
+def _run_local(template: list[str], todo: list[Task], opts: RunOptions,
+               done: dict[str, dict], finish, attempt) -> dict:
+    """Admission control against this host's live budget, in one launch group."""
     strategy = STRATEGIES[opts.strategy]
     jobs = opts.jobs or (len(todo) if strategy.admission == "all" else plans.cpus())
     condition = Condition(name=f"phase2-{opts.strategy}", limits=Limits(tasks=opts.tasks_budget),
                           parent_tf=opts.parent_tf, env=opts.env, unset=opts.unset)
-    t0 = time.monotonic()
-    with launch.LaunchGroup(condition, opts.timeout_s, opts.stall_timeout_s, TICK_S) as group, \
-            Reporter(len(evaluations), len(evaluations) - len(todo), live=opts.live) as report:
+    with launch.LaunchGroup(condition, opts.timeout_s, opts.stall_timeout_s, TICK_S) as group:
         live_headroom = (group.headroom if opts.tasks_budget is not None
                          else lambda: headroom.tightest().headroom)
-
-        def finish(task: Task, outcome: Outcome) -> None:
-            record = _record(task, outcome, opts.metric)
-            ledger.append(record)
-            done[task.evaluation.key] = record
-            report.finished(task.evaluation.key, outcome.verdict, outcome.duration_s,
-                            record["score"])
-            ledger.write_results(results(evaluations, done, opts, time.monotonic() - t0, {}))
-
-        def attempt(task: Task, outcome: Outcome) -> None:
-            report.attempt(task.evaluation.key, task.attempts, outcome.verdict)
-
         scheduler = Scheduler(
             group, strategy, jobs, live_headroom,
             GpuGate(group.nvml, _min_gpu_memory(template, opts.min_gpu_memory)),
             Path(opts.out) / "evals", finish, attempt)
-        caps = scheduler.caps
-        prior = _prior_peak(opts, template, caps, done) if strategy.admission == "budget" \
-            else None
+        prior = (_prior_peak(opts, template, scheduler.caps, done)
+                 if strategy.admission == "budget" else None)
         if prior:
             scheduler.need = plans.need_from_peak(prior)
             scheduler.decisions.append(f"per-child need {scheduler.need} from a peak of "
                                        f"{prior} threads measured earlier in this --out")
         scheduler.run(todo)
         budget = group.budget.record()
-    peaks = _ok_peaks(done)
-    if strategy.admission == "budget" and peaks:
-        plans.save_measurement(Path(opts.out), template, caps, max(peaks))
-    final = results(evaluations, done, opts, time.monotonic() - t0, {
-        "jobs": jobs, "max_running": scheduler.max_running, "per_child_need": scheduler.need,
-        "thread_caps": scheduler.caps, "budget": budget, "decisions": scheduler.decisions,
-        "interrupted": scheduler.interrupted})
-    ledger.write_results(final)
-    return final
+    return {"executor": "local", "cluster": None, "jobs": jobs,
+            "max_running": scheduler.max_running, "per_child_need": scheduler.need,
+            "thread_caps": scheduler.caps, "budget": budget, "decisions": scheduler.decisions,
+            "interrupted": scheduler.interrupted}
+
+
+def _run_ray(cluster, template: list[str], todo: list[Task], opts: RunOptions,
+             done: dict[str, dict], finish, attempt) -> dict:
+    """Ray does the admission control; each node runs its evaluations as _run_local would."""
+    from harness.phase2.ray_executor import Driver
+
+    caps = plans.thread_caps(max(1, int(opts.cpus_per_eval)), 1)
+    prior = _prior_peak(opts, template, caps, done)
+    driver = Driver(cluster, opts, caps, prior and plans.need_from_peak(prior),
+                    Path(opts.out) / "evals", finish, attempt)
+    if prior:
+        driver.decisions.append(f"per-child need {driver.need} from a peak of {prior} "
+                                "threads measured earlier in this --out")
+    driver.run(todo)
+    return driver.extras()
 
 
 def _ok_peaks(done: dict[str, dict]) -> list[int]:

@@ -146,7 +146,7 @@ class Scheduler:
         pendings = []
         for task in tasks:
             task.attempts += 1
-            files = _attempt_dir(self.log_root / task.evaluation.key, task.attempts)
+            files = attempt_dir(self.log_root / task.evaluation.key, task.attempts)
             pendings.append(self.group.prepare(task.command, self.strategy.method, files,
                                                self.caps))
         for task, watch in zip(tasks, self.group.release(pendings), strict=True):
@@ -206,7 +206,7 @@ class Scheduler:
             self.group.supervisor.interrupt(f"phase2 interrupted: {self.interrupted}")
 
 
-def _attempt_dir(root: Path, attempt: int) -> LaunchFiles:
+def attempt_dir(root: Path, attempt: int) -> LaunchFiles:
     """attempt-N, skipping dirs a killed earlier run left (their logs are evidence)."""
     n = attempt
     while (root / f"attempt-{n}").exists():

@@ -1,0 +1,130 @@
+"""One evaluation on whatever node runs it, the local runner's way, with its files packed
+for a driver elsewhere.
+
+This is the body of a Ray task (see ray_executor), kept free of Ray so it runs and is
+tested anywhere: a launch group of its own (pids cgroup sized to the granted task
+budget), the phase2 method (fresh exec, allow-listed env, thread caps, files, new
+session, pdeathsig), supervision with stall diagnosis and tree kill, the verdict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.command import Command
+from harness.condition import Condition
+from harness.launch import LaunchGroup, LaunchInputError
+from harness.limits import Limits
+from harness.outcome import Outcome
+from harness.supervise import LaunchFiles
+
+FILE_LIMIT = 1 << 20  # bytes of one log file sent back whole; larger ones send their tail
+METHOD = "phase2"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Everything a node needs to run one attempt of one evaluation."""
+
+    key: str
+    attempt: int
+    command: Command
+    caps: dict[str, str]
+    grant: int | None  # tasks this child may use: the `threads` its node granted
+    timeout_s: float
+    stall_timeout_s: float
+    parent_tf: str = "none"
+    env: dict[str, str] = field(default_factory=dict)
+    unset: tuple[str, ...] = ()
+
+
+@dataclass
+class Returned:
+    """What comes back: the outcome, the files (or tails) and where they were made."""
+
+    outcome: dict
+    files: dict[str, bytes]
+    node: str
+    node_dir: str
+    kept_on_node: bool  # some file was too big to send whole: the node copy is kept
+    started_at: float
+
+
+def _group(assignment: Assignment) -> tuple[LaunchGroup, list[str]]:
+    """A launch group whose budget is the grant; unenforced, and said so, where this node
+    cannot make a pids cgroup (or RLIMIT_NPROC) for it."""
+    condition = Condition(name="phase2-ray", limits=Limits(tasks=assignment.grant),
+                          parent_tf=assignment.parent_tf, env=assignment.env,
+                          unset=assignment.unset)
+    try:
+        return LaunchGroup(condition, assignment.timeout_s, assignment.stall_timeout_s), []
+    except LaunchInputError as exc:
+        if assignment.grant is None:
+            raise
+        fallback = Condition(name=condition.name, parent_tf=condition.parent_tf,
+                             env=condition.env, unset=condition.unset)
+        note = f"grant of {assignment.grant} tasks not enforced on this node: {exc}"
+        return LaunchGroup(fallback, assignment.timeout_s, assignment.stall_timeout_s), [note]
+
+
+def run_here(assignment: Assignment, root: Path) -> Returned:
+    """Launch, supervise and classify one attempt under root/KEY/attempt-N; pack its files."""
+    files = LaunchFiles(root / assignment.key / f"attempt-{assignment.attempt}")
+    group, notes = _group(assignment)
+    with group:
+        pending = group.prepare(assignment.command, METHOD, files, assignment.caps)
+        started_at = time.time()
+        watch = group.release([pending])[0]
+        group.supervisor.run()
+        outcome = group.outcome(watch)
+    outcome.evidence.extend(notes)
+    # The group holds this child alone, so the kernel's pids.peak (where there is one) is
+    # its exact peak; sampling can miss short-lived threads.
+    kernel_peak = (outcome.budget.get("group_at_end") or {}).get("peak") or 0
+    outcome.peak_threads = max(outcome.peak_threads, kernel_peak)
+    packed, truncated = pack(files.dir)
+    if not truncated:
+        shutil.rmtree(files.dir, ignore_errors=True)
+        for parent in (files.dir.parent, root):  # empty ones only
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+    return Returned(outcome.record(), packed, socket.gethostname(), str(files.dir),
+                    truncated, started_at)
+
+
+def pack(directory: Path, limit: int = FILE_LIMIT) -> tuple[dict[str, bytes], bool]:
+    """name -> bytes for every file; a file over limit sends its last `limit` bytes after a
+    line saying what was dropped and where the whole file stays."""
+    packed, truncated = {}, False
+    for path in sorted(p for p in directory.iterdir() if p.is_file()):
+        data = path.read_bytes()
+        if len(data) > limit:
+            truncated = True
+            head = (f"[harness: {len(data) - limit} earlier bytes not sent; the whole file "
+                    f"is {path} on {socket.gethostname()}]\n").encode()
+            data = head + data[-limit:]
+        packed[path.name] = data
+    return packed, truncated
+
+
+def receive(returned: Returned, dest: LaunchFiles) -> Outcome:
+    """Write the files under the driver's attempt dir and point the outcome at them."""
+    dest.dir.mkdir(parents=True, exist_ok=True)
+    for name, data in returned.files.items():
+        if name.endswith(".json"):  # outcome.json, parent-result.json: paths inside
+            data = data.replace(returned.node_dir.encode(), str(dest.dir).encode())
+        (dest.dir / name).write_bytes(data)
+    text = json.dumps(returned.outcome)  # log_dir, stack_dump, evidence name node paths
+    text = text.replace(json.dumps(returned.node_dir)[1:-1], json.dumps(str(dest.dir))[1:-1])
+    outcome = Outcome(**json.loads(text))
+    if returned.kept_on_node:
+        outcome.evidence.append(f"logs over {FILE_LIMIT} bytes: tails here, whole files in "
+                                f"{returned.node_dir} on {returned.node}")
+    return outcome
+

@@ -1,0 +1,222 @@
+"""Phase 2 on a real local Ray cluster: the budget as a `threads` resource, Ray doing the
+admission control, verdicts and logs back in the driver's OUT, resume across executors,
+and no Ray process left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.fixes.conftest import FAKE_TEMPLATE
+
+pytestmark = [pytest.mark.fixes, pytest.mark.slow, pytest.mark.timeout(600)]
+
+FITS_TWO = 60  # `threads` of the node: two capped reference children (need ~24), not three
+RAY = str(Path(sys.executable).with_name("ray"))
+# Ray >= 2.5x starts clusters with token auth; a driver joining one says so explicitly.
+ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
+RAY_DAEMONS = {"raylet", "gcs_server", "plasma_store"}
+
+
+def ray_processes() -> set[int]:
+    """Every Ray process on this machine: daemons, workers (ray::...), Ray's Python tools."""
+    found = set()
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        name, cmdline = proc.info["name"] or "", " ".join(proc.info["cmdline"] or [])
+        if (name in RAY_DAEMONS or name.startswith("ray::") or cmdline.startswith("ray::")
+                or "site-packages/ray/" in cmdline):
+            found.add(proc.pid)
+    return found
+
+
+def wait_gone(pids: set[int], within_s: float = 30.0) -> set[int]:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        left = {p for p in pids if psutil.pid_exists(p)
+                and psutil.Process(p).status() != psutil.STATUS_ZOMBIE}
+        if not left:
+            return set()
+        time.sleep(0.5)
+    return left
+
+
+def phase2(*args: str, template: list[str] | None = None) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "harness", "phase2", "run", "--progress", "lines", *args]
+    if template:
+        argv += ["--", *template]
+    return subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=500,
+                          check=False)
+
+
+def grid_file(path: Path, rows: list[dict]) -> str:
+    path.write_text(json.dumps(rows))
+    return str(path)
+
+
+def ledger(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines()]
+
+
+def most_at_once(records: list[dict]) -> int:
+    """From the ledger's own start/end times: the most evaluations running at one instant."""
+    return max(sum(r["started_at"] <= t < r["ended_at"] for r in records)
+               for t in (r["started_at"] for r in records))
+
+
+def shape(results: dict) -> tuple[set[str], list[set[str]]]:
+    return set(results["summary"]), [set(e) for e in results["evaluations"]]
+
+
+def test_a_run_starts_and_stops_its_own_cluster(tmp_path):
+    before = ray_processes()
+    grid = grid_file(tmp_path / "grid.json", [{"mode": "ok", "arg": i} for i in range(2)])
+    done = phase2("--executor", "ray", "--tasks-budget", str(FITS_TWO), "--grid", grid,
+                  "--out", str(tmp_path / "out"), template=FAKE_TEMPLATE)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "out" / "results.json").read_text())["summary"]
+    assert summary["executor"] == "ray" and summary["cluster"]["started_here"]
+    assert summary["budget"]["limit"] == FITS_TWO
+    assert wait_gone(ray_processes() - before) == set()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """`ray start --head` on loopback: 4 CPUs, so only `threads` can hold runs to two."""
+    before = ray_processes()
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = subprocess.run(
+        [RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+         "--num-cpus=4", f"--resources={json.dumps({'threads': FITS_TWO})}",
+         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}",
+         f"--object-store-memory={200 << 20}"],
+        capture_output=True, text=True, env=ENV, timeout=180, check=False)
+    try:
+        assert start.returncode == 0, start.stderr[-3000:]
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=ENV, timeout=120,
+                       check=False)
+        left = wait_gone(ray_processes() - before)
+        shutil.rmtree(temp, ignore_errors=True)
+        assert left == set(), f"Ray processes left after ray stop: {sorted(left)}"
+
+
+def test_six_evaluations_never_more_than_the_threads_allow(ray_cluster, tmp_path):
+    out = tmp_path / "ray"
+    done = phase2("--executor", "ray", "--ray-address", ray_cluster, "--max-evals", "6",
+                  "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert [e["verdict"] for e in results["evaluations"]] == ["ok"] * 6, results["summary"]
+    records = ledger(out)
+    assert len(records) == 6
+    # Ray admitted by `threads` (60 = two needs of ~24), not by CPUs (4 declared).
+    assert most_at_once(records) == 2, [(r["started_at"], r["ended_at"]) for r in records]
+    assert results["summary"]["max_running"] == 2
+    need = results["summary"]["per_child_need"]
+    assert 2 * need <= FITS_TWO < 3 * need, results["summary"]["decisions"]
+    for evaluation in results["evaluations"]:  # logs are the driver's, complete
+        log_dir = Path(evaluation["log_dir"])
+        assert log_dir.is_relative_to(out)
+        assert "cv_score_mean" in json.loads((log_dir / "metrics.json").read_text())
+        events = [json.loads(x)["event"] for x in (log_dir / "events.jsonl").open()]
+        assert events[0] == "start" and events[-1] == "completed", events
+        assert (log_dir / "stderr.log").exists() and (log_dir / "stdout.log").exists()
+        assert len(evaluation["metrics"]["cv_scores"]) == 3
+
+
+def test_hang_and_exhaustion_come_back_classified(ray_cluster, tmp_path):
+    out = tmp_path / "ray"
+    grid = grid_file(tmp_path / "grid.json", [{"mode": "ok", "arg": 0},
+                                              {"mode": "sleep", "arg": 600},
+                                              {"mode": "threads", "arg": 200}])
+    done = phase2("--executor", "ray", "--ray-address", ray_cluster, "--grid", grid,
+                  "--stall-timeout", "5", "--out", str(out), template=FAKE_TEMPLATE)
+    assert done.returncode == 1, done.stderr
+    results = json.loads((out / "results.json").read_text())
+    ok, hang, exhausted = results["evaluations"]
+    assert (ok["verdict"], hang["verdict"], exhausted["verdict"]) == (
+        "ok", "hang", "thread_exhaustion"), results["summary"]
+    assert "sleep" in (Path(hang["log_dir"]) / "stacks.txt").read_text()
+    # Retried with bigger grants up to the node's whole budget, then final.
+    assert exhausted["attempts"] == 3
+    record = next(r for r in ledger(out) if r["key"] == exhausted["key"])
+    assert any("can't start new thread" in e for e in record["evidence"]), record["evidence"]
+    assert sorted(p.name for p in (out / "evals" / exhausted["key"]).iterdir()) == [
+        "attempt-1", "attempt-2", "attempt-3"]
+
+
+def test_resume_across_executors(ray_cluster, tmp_path):
+    out = tmp_path / "out"
+    grid = grid_file(tmp_path / "grid.json", [{"mode": "ok", "arg": 0},
+                                              {"mode": "ok", "arg": 1},
+                                              {"mode": "exit", "arg": 3}])
+    first = phase2("--grid", grid, "--out", str(out), template=FAKE_TEMPLATE)
+    assert first.returncode == 1, first.stderr
+    local = json.loads((out / "results.json").read_text())
+    before = ledger(out)
+    assert [r["verdict"] for r in before] == ["ok", "ok", "error"] or sorted(
+        r["verdict"] for r in before) == ["error", "ok", "ok"]
+
+    again = phase2("--executor", "ray", "--ray-address", ray_cluster, "--resume",
+                   "--retry-failed", "--grid", grid, "--out", str(out), template=FAKE_TEMPLATE)
+    assert again.returncode == 1, again.stderr
+    after = ledger(out)
+    assert after[:3] == before  # finished lines untouched
+    assert [r["verdict"] for r in after[3:]] == ["error"]  # only the failed one ran again
+    failed = after[3]["key"]
+    assert sorted(p.name for p in (out / "evals" / failed).iterdir()) == [
+        "attempt-1", "attempt-2"]  # the local attempt's logs are kept
+    ray_results = json.loads((out / "results.json").read_text())
+    assert ray_results["summary"]["executor"] == "ray"
+    assert local["summary"]["executor"] == "local"
+    assert shape(ray_results) == shape(local)  # same results, whichever executor
+
+    back = phase2("--resume", "--grid", grid, "--out", str(out), template=FAKE_TEMPLATE)
+    assert back.returncode == 1, back.stderr  # and back: nothing left to run locally
+    assert ledger(out) == after
+    assert json.loads((out / "results.json").read_text())["summary"]["by_verdict"] == {
+        "ok": 2, "error": 1}
+
+
+def test_sigterm_stops_the_run_and_its_children_on_the_cluster(ray_cluster, tmp_path):
+    from harness import cgroup
+
+    groups_before = set(cgroup.leftovers())
+    grid = grid_file(tmp_path / "grid.json", [{"mode": "sleep", "arg": 600 + i}
+                                              for i in range(2)])
+    argv = [sys.executable, "-m", "harness", "phase2", "run", "--progress", "lines",
+            "--executor", "ray", "--ray-address", ray_cluster, "--grid", grid,
+            "--out", str(tmp_path / "out"), "--", *FAKE_TEMPLATE]
+    driver = subprocess.Popen(argv, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def sleepers() -> list[psutil.Process]:  # the fake children, started by Ray workers
+        return [p for p in psutil.process_iter(["cmdline"])
+                if (p.info["cmdline"] or [])[-2:] in (["sleep", "600"], ["sleep", "601"])
+                and "child.py" in " ".join(p.info["cmdline"])]
+
+    deadline = time.monotonic() + 120
+    while not sleepers() and time.monotonic() < deadline and driver.poll() is None:
+        time.sleep(0.2)
+    started = sleepers()
+    assert started, "no evaluation started on the cluster"
+    driver.terminate()
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 128 + 15, stderr
+    assert wait_gone({p.pid for p in started}) == set()  # killed by their launch groups
+    assert set(cgroup.leftovers()) == groups_before  # and their cgroups removed
+    summary = json.loads((tmp_path / "out" / "results.json").read_text())["summary"]
+    assert summary["interrupted"] and len(summary["missing"]) == 2

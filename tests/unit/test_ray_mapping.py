@@ -1,0 +1,118 @@
+"""The Ray executor's parts that need no cluster: one evaluation run the node's way and
+shipped back, the budget-to-resource mapping, the refusals, and life without Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import headroom
+from harness.command import Command
+from harness.launch import LaunchInputError
+from harness.phase2 import evaluate
+from harness.phase2.ray_executor import Node, check, most_at_once, node_resources, nodes_of
+from harness.supervise import LaunchFiles
+
+FAKE = Path(__file__).resolve().parent.parent / "fakes" / "child.py"
+CAPS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def _assignment(mode: str, arg: str, grant: int | None, stall_s: float = 30.0
+                ) -> evaluate.Assignment:
+    return evaluate.Assignment("0000-abcdef12", 1, Command((sys.executable, str(FAKE), mode, arg)),
+                               CAPS, grant, 120.0, stall_s)
+
+
+def test_evaluation_runs_under_its_grant_and_comes_back_whole(tmp_path):
+    node, driver = tmp_path / "node", tmp_path / "driver"
+    returned = evaluate.run_here(_assignment("ok", "0", grant=20), node)
+    assert returned.outcome["verdict"] == "ok", returned.outcome["evidence"]
+    assert returned.outcome["budget"]["limit"] == 20  # the grant is the child's budget
+    assert not returned.kept_on_node and not node.exists()  # nothing left on the node
+    assert b"training done" in returned.files["stdout.log"]
+    outcome = evaluate.receive(returned, LaunchFiles(driver / "attempt-1"))
+    assert outcome.log_dir == str(driver / "attempt-1")
+    assert (driver / "attempt-1" / "stdout.log").read_bytes() == returned.files["stdout.log"]
+    written = json.loads((driver / "attempt-1" / "outcome.json").read_text())
+    assert written["log_dir"] == str(driver / "attempt-1")
+    assert str(node) not in (driver / "attempt-1" / "outcome.json").read_text()
+
+
+def test_child_that_outgrows_its_grant_dies_alone(tmp_path):
+    returned = evaluate.run_here(_assignment("threads", "50", grant=10), tmp_path)
+    outcome = returned.outcome
+    assert outcome["verdict"] == "thread_exhaustion", outcome["evidence"]
+    assert outcome["exhausted"] == "pids cgroup (pids.max)"
+    assert outcome["peak_threads"] >= 10  # the kernel's pids.peak, not a sample
+
+
+def test_hang_on_the_node_comes_back_with_its_stacks(tmp_path):
+    returned = evaluate.run_here(_assignment("sleep", "120", grant=20, stall_s=3), tmp_path)
+    outcome = evaluate.receive(returned, LaunchFiles(tmp_path / "driver"))
+    assert outcome.verdict == "hang", outcome.evidence
+    assert outcome.stack_dump and outcome.stack_dump.startswith(str(tmp_path / "driver"))
+    assert "sleep" in Path(outcome.stack_dump).read_text()
+
+
+def test_big_logs_send_their_tail_and_stay_on_the_node(tmp_path):
+    (tmp_path / "stdout.log").write_bytes(b"a" * 100 + b"b" * 50)
+    (tmp_path / "events.jsonl").write_bytes(b"{}\n")
+    packed, truncated = evaluate.pack(tmp_path, limit=50)
+    assert truncated
+    assert packed["events.jsonl"] == b"{}\n"
+    head, tail = packed["stdout.log"].split(b"\n", 1)
+    assert tail == b"b" * 50
+    assert b"100 earlier bytes not sent" in head and str(tmp_path).encode() in head
+
+
+def test_nodes_without_threads_or_dead_are_not_used():
+    records = [
+        {"Alive": True, "NodeManagerHostname": "a", "Resources": {"threads": 60.0, "CPU": 4.0}},
+        {"Alive": False, "NodeManagerHostname": "b", "Resources": {"threads": 90.0}},
+        {"Alive": True, "NodeManagerHostname": "c", "Resources": {"CPU": 8.0}},
+    ]
+    assert nodes_of(records) == [Node("a", 60, 4.0, 0.0)]
+
+
+def test_cluster_refusals():
+    nodes = [Node("a", 60, 4.0, 0.0)]
+    with pytest.raises(LaunchInputError, match="declares a 'threads' resource"):
+        check([], 0.0, 1.0, 0.0, "the cluster")
+    with pytest.raises(LaunchInputError, match="2 GPUs but --gpus-per-eval is 0"):
+        check([Node("g", 60, 4.0, 2.0)], 2.0, 1.0, 0.0, "the cluster")
+    with pytest.raises(LaunchInputError, match="has 8 CPUs and 0 GPUs"):
+        check(nodes, 0.0, 8.0, 0.0, "the cluster")
+    check(nodes, 0.0, 1.0, 0.0, "the cluster")
+    check([Node("g", 60, 4.0, 2.0)], 2.0, 1.0, 1.0, "the cluster")
+
+
+def test_most_at_once():
+    assert most_at_once([]) == 0
+    assert most_at_once([(0, 2), (2, 4)]) == 1  # one ends as the next starts
+    assert most_at_once([(0, 5), (1, 2), (1.5, 3), (4, 6)]) == 3
+
+
+def test_node_resources_leave_room_for_ray_itself():
+    offered = node_resources(cpus=2)["threads"]
+    assert 0 < offered < headroom.tightest().headroom
+    done = subprocess.run([sys.executable, "-m", "harness", "phase2", "node-resources"],
+                          capture_output=True, text=True, check=True)
+    assert set(json.loads(done.stdout)) == {"threads"}
+
+
+def test_without_ray_one_line_and_exit_2(tmp_path):
+    code = ("import sys; sys.modules['ray'] = None; from harness.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", code, "phase2", "run", "--executor", "ray",
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          env={**os.environ}, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "harness phase2 run: error: --executor ray needs Ray, an optional extra: "
+        "pip install 'phase2-harness[ray]'"]
+    assert not (tmp_path / "out").exists()
