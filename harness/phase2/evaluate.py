@@ -73,15 +73,16 @@ def _group(assignment: Assignment) -> tuple[LaunchGroup, list[str]]:
         return LaunchGroup(fallback, assignment.timeout_s, assignment.stall_timeout_s), [note]
 
 
-def run_here(assignment: Assignment, root: Path) -> Returned:
-    """Launch, supervise and classify one attempt under root/KEY/attempt-N; pack its files."""
-    files = LaunchFiles(root / assignment.key / f"attempt-{assignment.attempt}")
+def run_here(assignment: Assignment, workdir: Path) -> Returned:
+    """Launch, supervise and classify one attempt under workdir/attempt-N (workdir is this
+    evaluation's alone); pack its files, and remove them once all fit in the reply."""
+    files = LaunchFiles(workdir / f"attempt-{assignment.attempt}")
     group, notes = _group(assignment)
     with group:
         pending = group.prepare(assignment.command, METHOD, files, assignment.caps)
         started_at = time.time()
         watch = group.release([pending])[0]
-        group.supervisor.run()
+        group.supervisor.run()  # a cancel (KeyboardInterrupt) stops it: files are kept
         outcome = group.outcome(watch)
     outcome.evidence.extend(notes)
     # The group holds this child alone, so the kernel's pids.peak (where there is one) is
@@ -91,9 +92,8 @@ def run_here(assignment: Assignment, root: Path) -> Returned:
     packed, truncated = pack(files.dir)
     if not truncated:
         shutil.rmtree(files.dir, ignore_errors=True)
-        for parent in (files.dir.parent, root):  # empty ones only
-            with contextlib.suppress(OSError):
-                parent.rmdir()
+        with contextlib.suppress(OSError):  # when no earlier attempt kept its files
+            workdir.rmdir()
     return Returned(outcome.record(), packed, socket.gethostname(), str(files.dir),
                     truncated, started_at)
 

@@ -180,7 +180,8 @@ def _root_cause(exc: BaseException) -> str:
 
 def _on_node(assignment: evaluate.Assignment, run_id: str) -> evaluate.Returned:
     """The Ray task: node-local files under the node's temp dir, sent back at the end."""
-    return evaluate.run_here(assignment, Path(tempfile.gettempdir()) / "harness-ray" / run_id)
+    return evaluate.run_here(assignment, Path(tempfile.gettempdir()) / "harness-ray"
+                             / f"{run_id}-{assignment.key}")
 
 
 def _failed(dest: LaunchFiles, exc: Exception) -> Outcome:
@@ -295,15 +296,18 @@ class Driver:
             self._cancel()
 
     def _cancel(self) -> None:
-        """KeyboardInterrupt in each task, so its launch group kills the child and removes
-        the cgroup; a task still there after the grace is killed with its worker (the
-        child dies with it, pdeathsig; its cgroup goes with the next run on that node)."""
+        """KeyboardInterrupt in each task, so its launch group kills the child, removes the
+        cgroup and sends the files back; a task still there after the grace is killed
+        with its worker (the child dies with it, pdeathsig; its cgroup and files stay on
+        the node, the cgroup until the next launch group there)."""
         refs = list(self.running)
         if not refs:
             return
         for ref in refs:
             self.ray.cancel(ref, force=False)
-        _, left = self.ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S)
+        stopped, left = self.ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S)
+        for ref in stopped:  # logs into OUT; not finished, so --resume runs it again
+            self._receive(ref)
         for ref in left:
             self.ray.cancel(ref, force=True)
         cgroup.reap_stale()  # this host's share of what force-killed workers left

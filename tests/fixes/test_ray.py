@@ -220,3 +220,7 @@ def test_sigterm_stops_the_run_and_its_children_on_the_cluster(ray_cluster, tmp_
     assert set(cgroup.leftovers()) == groups_before  # and their cgroups removed
     summary = json.loads((tmp_path / "out" / "results.json").read_text())["summary"]
     assert summary["interrupted"] and len(summary["missing"]) == 2
+    stopped = [json.loads(p.read_text())
+               for p in (tmp_path / "out" / "evals").glob("*/attempt-1/outcome.json")]
+    assert stopped and all(o["evidence"][0].startswith("interrupted")
+                           for o in stopped)  # their logs came back too
