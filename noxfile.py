@@ -85,7 +85,7 @@ def gpu(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks (not tests): ratios measured in one run, saved under reports/bench/."""
-    _install(session)
+    _install(session, "dev,ray")
     session.run("python", "-m", "bench", *session.posargs)
 
 

@@ -1,11 +1,11 @@
-"""python -m bench [launch_overhead] [hang_latency] [phase2]  (default: all)"""
+"""python -m bench [launch_overhead] [hang_latency] [phase2] [ray_executor]  (default: all)"""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-ALL = ("launch_overhead", "hang_latency", "phase2")
+ALL = ("launch_overhead", "hang_latency", "phase2", "ray_executor")
 
 
 def main(names: list[str]) -> int:
