@@ -3,6 +3,7 @@ shipped back, the budget-to-resource mapping, the refusals, and life without Ray
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -68,6 +69,15 @@ def test_big_logs_send_their_tail_and_stay_on_the_node(tmp_path):
     head, tail = packed["stdout.log"].split(b"\n", 1)
     assert tail == b"b" * 50
     assert b"100 earlier bytes not sent" in head and str(tmp_path).encode() in head
+
+
+def test_tails_are_named_in_the_drivers_outcome(tmp_path):
+    returned = evaluate.run_here(_assignment("ok", "0", grant=20), tmp_path / "node")
+    returned = dataclasses.replace(returned, kept_on_node=True)
+    outcome = evaluate.receive(returned, LaunchFiles(tmp_path / "driver"))
+    written = json.loads((tmp_path / "driver" / "outcome.json").read_text())
+    assert written["evidence"] == outcome.evidence
+    assert "whole files in" in outcome.evidence[-1]
 
 
 def test_nodes_without_threads_or_dead_are_not_used():
