@@ -38,14 +38,23 @@ def _arg(parse: Callable, name: str) -> Callable[[str], object]:
     return convert
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"bad seconds {text!r}: expected a number") from None
-    if not value > 0:
-        raise ValueError(f"bad seconds {text!r}: must be greater than zero")
-    return value
+def _number(unit: str, positive: bool) -> Callable[[str], float]:
+    """A float parser whose errors name the value: > 0 (positive) or >= 0."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"bad {unit} {text!r}: expected a number") from None
+        if positive and not value > 0:
+            raise ValueError(f"bad {unit} {text!r}: must be greater than zero")
+        if not positive and not value >= 0:
+            raise ValueError(f"bad {unit} {text!r}: must not be negative")
+        return value
+
+    return parse
+
+
+_seconds = _number("seconds", positive=True)
 
 
 def _env_pair(text: str) -> tuple[str, str]:

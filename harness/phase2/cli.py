@@ -18,12 +18,14 @@ def _jobs(text: str) -> int | None:
 
 
 def add_parser(sub) -> None:
-    from harness.cli import _arg, _env_pair, add_supervision_options
+    from harness.cli import _arg, _env_pair, _number, add_supervision_options
     from harness.condition import PARENT_TF_STATES
     from harness.launch import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S
     from harness.limits import parse_count
     from harness.phase2.schedule import STRATEGIES
 
+    gib = _arg(_number("GiB", positive=False), "GiB")
+    amount = _arg(_number("amount", positive=False), "n")
     phase2 = sub.add_parser("phase2", help="run a grid of training evaluations reliably")
     verbs = phase2.add_subparsers(dest="verb", required=True, parser_class=type(phase2))
     for verb, text in (("run", "run the grid"), ("plan", "measure one child and plan")):
@@ -46,7 +48,7 @@ def add_parser(sub) -> None:
                            help="with --resume: run evaluations that finished non-ok again")
             p.add_argument("--metric", default="cv_score_mean",
                            help="metrics-file key that ranks evaluations")
-            p.add_argument("--min-gpu-memory", type=_arg(_non_negative("GiB"), "GiB"),
+            p.add_argument("--min-gpu-memory", type=gib,
                            help="GiB each GPU must keep free to admit a child "
                                 "(default: the command's --min-gpu-memory)")
             p.add_argument("--parent-tf", choices=PARENT_TF_STATES, default="none",
@@ -60,9 +62,9 @@ def add_parser(sub) -> None:
             p.add_argument("--ray-address",
                            help="with --executor ray: the cluster to join (e.g. auto, "
                                 "HOST:6379); default: start one on this host for this run")
-            p.add_argument("--cpus-per-eval", type=_arg(_non_negative("amount"), "n"), default=1.0,
+            p.add_argument("--cpus-per-eval", type=amount, default=1.0,
                            help="with --executor ray: CPUs each evaluation requests")
-            p.add_argument("--gpus-per-eval", type=_arg(_non_negative("amount"), "n"), default=0.0,
+            p.add_argument("--gpus-per-eval", type=amount, default=0.0,
                            help="with --executor ray: GPUs each evaluation requests")
     resources = verbs.add_parser(
         "node-resources", help="the Ray resources this node offers evaluations, as JSON for "
@@ -70,19 +72,6 @@ def add_parser(sub) -> None:
     resources.add_argument("--num-cpus", type=_arg(lambda t: parse_count(t, "--num-cpus"), "n"),
                            help="the --num-cpus the node's ray start will use "
                                 "(default: this host's CPUs)")
-
-
-def _non_negative(unit: str):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"bad {unit} {text!r}: expected a number") from None
-        if value < 0:
-            raise ValueError(f"bad {unit} {text!r}: must not be negative")
-        return value
-
-    return parse
 
 
 def _options(args: argparse.Namespace):

@@ -40,6 +40,28 @@ def need_from_peak(peak: int, margin: float = MARGIN) -> int:
 
 
 @dataclass
+class Need:
+    """The per-child task need as a run learns it: set from a peak measured earlier (or
+    at work_started), then from the peaks of children that completed, until an exhaustion
+    shows it was too low; from then on it only grows."""
+
+    value: int | None = None
+    completed_peak: int = 0
+    bumped: bool = False
+
+    def completed(self, peak: int) -> None:
+        self.completed_peak = max(self.completed_peak, peak)
+        if not self.bumped:
+            self.value = need_from_peak(self.completed_peak)
+
+    def bump(self, base: int, cap: int | None = None) -> int:
+        self.bumped = True
+        grown = int(base * NEED_BUMP) + 1
+        self.value = grown if cap is None else min(cap, grown)
+        return self.value
+
+
+@dataclass
 class Plan:
     budget_source: str
     budget_limit: int | None

@@ -210,11 +210,12 @@ def most_at_once(intervals: list[tuple[float, float]]) -> int:
 class Driver:
     """Submits attempts with their `threads` requests, receives them, retries, records."""
 
-    def __init__(self, cluster: Cluster, opts: RunOptions, caps: dict[str, str], need: int | None,
+    def __init__(self, cluster: Cluster, opts: RunOptions, caps: dict[str, str],
                  log_root: Path, finish: Callable[[Task, Outcome, str], None],
                  on_attempt: Callable[[Task, Outcome], None]) -> None:
         self.ray = import_ray()
-        self.cluster, self.opts, self.caps, self.need = cluster, opts, caps, need
+        self.cluster, self.opts, self.caps = cluster, opts, caps
+        self.estimate = plans.Need()
         self.log_root, self.finish, self.on_attempt = log_root, finish, on_attempt
         self.remote = self.ray.remote(_on_node)
         self.run_id = uuid.uuid4().hex[:12]
@@ -222,8 +223,14 @@ class Driver:
         self.intervals: list[tuple[float, float]] = []
         self.decisions: list[str] = []
         self.interrupted: str | None = None
-        self._completed_peak = 0
-        self._bumped = False
+
+    @property
+    def need(self) -> int | None:
+        return self.estimate.value
+
+    @need.setter
+    def need(self, value: int | None) -> None:
+        self.estimate.value = value
 
     def _submit(self, task: Task, grant: int) -> None:
         task.attempts += 1
@@ -257,18 +264,14 @@ class Driver:
         task.verdicts.append(outcome.verdict)
         self.on_attempt(task, outcome)
         if outcome.verdict == "ok":
-            self._completed_peak = max(self._completed_peak, outcome.peak_threads)
             measured = self.need is None
-            if not self._bumped:
-                self.need = plans.need_from_peak(self._completed_peak)
+            self.estimate.completed(outcome.peak_threads)
             if measured:
                 self.decisions.append(f"measured {outcome.peak_threads} threads on {node}: "
                                       f"per-child need {self.need}")
         elif outcome.verdict == "thread_exhaustion":
             if grant < self.cluster.largest and task.attempts < MAX_ATTEMPTS:
-                self._bumped = True
-                self.need = min(self.cluster.largest,
-                                int(max(grant, outcome.peak_threads) * plans.NEED_BUMP) + 1)
+                self.estimate.bump(max(grant, outcome.peak_threads), cap=self.cluster.largest)
                 self.decisions.append(f"{task.evaluation.key}: thread_exhaustion within its "
                                       f"grant of {grant}; retry, per-child need now {self.need}")
                 queue.append(task)

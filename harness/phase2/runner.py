@@ -13,6 +13,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import headroom, launch, nvml
 from harness.command import Command
@@ -25,6 +26,9 @@ from harness.phase2.ledger import Ledger
 from harness.phase2.progress import Reporter
 from harness.phase2.schedule import STRATEGIES, TICK_S, GpuGate, Scheduler, Task
 from harness.supervise import LaunchFiles
+
+if TYPE_CHECKING:
+    from harness.phase2.ray_executor import Driver
 
 DEFAULT_METRIC = "cv_score_mean"
 EXECUTORS = ("local", "ray")
@@ -237,12 +241,8 @@ def _run_local(template: list[str], todo: list[Task], opts: RunOptions,
             group, strategy, jobs, live_headroom,
             GpuGate(group.nvml, _min_gpu_memory(template, opts.min_gpu_memory)),
             Path(opts.out) / "evals", finish, attempt)
-        prior = (_prior_peak(opts, template, scheduler.caps, done)
-                 if strategy.admission == "budget" else None)
-        if prior:
-            scheduler.need = plans.need_from_peak(prior)
-            scheduler.decisions.append(f"per-child need {scheduler.need} from a peak of "
-                                       f"{prior} threads measured earlier in this --out")
+        if strategy.admission == "budget":
+            _start_from_prior(scheduler, _prior_peak(opts, template, scheduler.caps, done))
         scheduler.run(todo)
         budget = group.budget.record()
     return {"executor": "local", "cluster": None, "jobs": jobs,
@@ -257,14 +257,18 @@ def _run_ray(cluster, template: list[str], todo: list[Task], opts: RunOptions,
     from harness.phase2.ray_executor import Driver
 
     caps = plans.thread_caps(max(1, int(opts.cpus_per_eval)), 1)
-    prior = _prior_peak(opts, template, caps, done)
-    driver = Driver(cluster, opts, caps, prior and plans.need_from_peak(prior),
-                    Path(opts.out) / "evals", finish, attempt)
-    if prior:
-        driver.decisions.append(f"per-child need {driver.need} from a peak of {prior} "
-                                "threads measured earlier in this --out")
+    driver = Driver(cluster, opts, caps, Path(opts.out) / "evals", finish, attempt)
+    _start_from_prior(driver, _prior_peak(opts, template, caps, done))
     driver.run(todo)
     return driver.extras()
+
+
+def _start_from_prior(executor: Scheduler | Driver, prior: int | None) -> None:
+    """Skip measuring the first child when this --out already knows a peak."""
+    if prior:
+        executor.need = plans.need_from_peak(prior)
+        executor.decisions.append(f"per-child need {executor.need} from a peak of {prior} "
+                                  "threads measured earlier in this --out")
 
 
 def _ok_peaks(done: dict[str, dict]) -> list[int]:

@@ -89,14 +89,20 @@ class Scheduler:
         self.headroom, self.gpu_gate, self.log_root = headroom, gpu_gate, log_root
         self.on_finish, self.on_attempt = on_finish, on_attempt
         self.max_attempts = max_attempts if strategy.retries else 1
-        self.need: int | None = None  # per-child task need, once measured
+        self.estimate = plan.Need()  # per-child task need, once measured
         self.caps = plan.thread_caps(plan.cpus(), jobs) if strategy.caps else {}
         self.running: list[Task] = []
         self.interrupted: str | None = None
         self.max_running = 0
         self.decisions: list[str] = []
-        self._completed_peak = 0
-        self._bumped = False  # after an exhaustion the estimate only grows
+
+    @property
+    def need(self) -> int | None:
+        return self.estimate.value
+
+    @need.setter
+    def need(self, value: int | None) -> None:
+        self.estimate.value = value
 
     # -- admission ------------------------------------------------------------------
 
@@ -163,16 +169,13 @@ class Scheduler:
         outcome = self.group.outcome(task.watch, condition_name=f"phase2-{self.strategy.name}")
         task.verdicts.append(outcome.verdict)
         if outcome.verdict == "ok":
-            self._completed_peak = max(self._completed_peak, outcome.peak_threads)
-            if not self._bumped:
-                self.need = plan.need_from_peak(self._completed_peak)
+            self.estimate.completed(outcome.peak_threads)
         if self.on_attempt:
             self.on_attempt(task, outcome)
         retry = (outcome.verdict == "thread_exhaustion" and task.attempts < self.max_attempts
                  and not task.ran_alone)
         if retry:
-            self._bumped = True
-            self.need = int((self.need or outcome.peak_threads or 1) * plan.NEED_BUMP) + 1
+            self.estimate.bump(self.need or outcome.peak_threads or 1)
             task.not_before = time.monotonic() + RETRY_BACKOFF_S * 2 ** (task.attempts - 1)
             self.decisions.append(f"{task.evaluation.key}: thread_exhaustion on attempt "
                                   f"{task.attempts}; retry, per-child need now {self.need}")
