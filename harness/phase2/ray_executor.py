@@ -215,7 +215,7 @@ class Driver:
                  on_attempt: Callable[[Task, Outcome], None]) -> None:
         self.ray = import_ray()
         self.cluster, self.opts, self.caps = cluster, opts, caps
-        self.estimate = plans.Need()
+        self.need = plans.Need()
         self.log_root, self.finish, self.on_attempt = log_root, finish, on_attempt
         self.remote = self.ray.remote(_on_node)
         self.run_id = uuid.uuid4().hex[:12]
@@ -223,14 +223,6 @@ class Driver:
         self.intervals: list[tuple[float, float]] = []
         self.decisions: list[str] = []
         self.interrupted: str | None = None
-
-    @property
-    def need(self) -> int | None:
-        return self.estimate.value
-
-    @need.setter
-    def need(self, value: int | None) -> None:
-        self.estimate.value = value
 
     def _submit(self, task: Task, grant: int) -> None:
         task.attempts += 1
@@ -244,7 +236,7 @@ class Driver:
         self.running[ref] = (task, grant)
 
     def _grant(self) -> int:
-        return min(self.need or self.cluster.largest, self.cluster.largest)
+        return min(self.need.value or self.cluster.largest, self.cluster.largest)
 
     def _receive(self, ref) -> tuple[Outcome, str]:
         task, _ = self.running[ref]
@@ -264,16 +256,17 @@ class Driver:
         task.verdicts.append(outcome.verdict)
         self.on_attempt(task, outcome)
         if outcome.verdict == "ok":
-            measured = self.need is None
-            self.estimate.completed(outcome.peak_threads)
+            measured = self.need.value is None
+            self.need.completed(outcome.peak_threads)
             if measured:
                 self.decisions.append(f"measured {outcome.peak_threads} threads on {node}: "
-                                      f"per-child need {self.need}")
+                                      f"per-child need {self.need.value}")
         elif outcome.verdict == "thread_exhaustion":
             if grant < self.cluster.largest and task.attempts < MAX_ATTEMPTS:
-                self.estimate.bump(max(grant, outcome.peak_threads), cap=self.cluster.largest)
+                self.need.bump(max(grant, outcome.peak_threads), cap=self.cluster.largest)
                 self.decisions.append(f"{task.evaluation.key}: thread_exhaustion within its "
-                                      f"grant of {grant}; retry, per-child need now {self.need}")
+                                      f"grant of {grant}; retry, per-child need now "
+                                      f"{self.need.value}")
                 queue.append(task)
                 return
             if grant >= self.cluster.largest:
@@ -285,7 +278,7 @@ class Driver:
         queue = list(todo)
         try:
             while queue or self.running:
-                if self.need is not None:
+                if self.need.value is not None:
                     for task in queue:
                         self._submit(task, self._grant())
                     queue.clear()
@@ -318,7 +311,7 @@ class Driver:
     def extras(self) -> dict:
         total = sum(n.threads for n in self.cluster.nodes)
         return {"executor": "ray", "cluster": self.cluster.record(), "jobs": None,
-                "max_running": most_at_once(self.intervals), "per_child_need": self.need,
+                "max_running": most_at_once(self.intervals), "per_child_need": self.need.value,
                 "thread_caps": self.caps,
                 "budget": {"backend": f"ray resource '{RESOURCE}'", "limit": total,
                            "per_node": {n.name: n.threads for n in self.cluster.nodes}},

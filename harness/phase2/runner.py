@@ -246,7 +246,7 @@ def _run_local(template: list[str], todo: list[Task], opts: RunOptions,
         scheduler.run(todo)
         budget = group.budget.record()
     return {"executor": "local", "cluster": None, "jobs": jobs,
-            "max_running": scheduler.max_running, "per_child_need": scheduler.need,
+            "max_running": scheduler.max_running, "per_child_need": scheduler.need.value,
             "thread_caps": scheduler.caps, "budget": budget, "decisions": scheduler.decisions,
             "interrupted": scheduler.interrupted}
 
@@ -266,8 +266,8 @@ def _run_ray(cluster, template: list[str], todo: list[Task], opts: RunOptions,
 def _start_from_prior(executor: Scheduler | Driver, prior: int | None) -> None:
     """Skip measuring the first child when this --out already knows a peak."""
     if prior:
-        executor.need = plans.need_from_peak(prior)
-        executor.decisions.append(f"per-child need {executor.need} from a peak of {prior} "
+        executor.need.value = plans.need_from_peak(prior)
+        executor.decisions.append(f"per-child need {executor.need.value} from a peak of {prior} "
                                   "threads measured earlier in this --out")
 
 

@@ -89,20 +89,12 @@ class Scheduler:
         self.headroom, self.gpu_gate, self.log_root = headroom, gpu_gate, log_root
         self.on_finish, self.on_attempt = on_finish, on_attempt
         self.max_attempts = max_attempts if strategy.retries else 1
-        self.estimate = plan.Need()  # per-child task need, once measured
+        self.need = plan.Need()  # per-child task need, once measured
         self.caps = plan.thread_caps(plan.cpus(), jobs) if strategy.caps else {}
         self.running: list[Task] = []
         self.interrupted: str | None = None
         self.max_running = 0
         self.decisions: list[str] = []
-
-    @property
-    def need(self) -> int | None:
-        return self.estimate.value
-
-    @need.setter
-    def need(self, value: int | None) -> None:
-        self.estimate.value = value
 
     # -- admission ------------------------------------------------------------------
 
@@ -114,14 +106,15 @@ class Scheduler:
             return False
         if not running:
             return True  # alone is the best a child can get; if that fails, it is final
-        if self.need is None:
+        need = self.need.value
+        if need is None:
             return False  # the first child is still being measured
         free = self.headroom()
         # A running child may climb back to its own peak or the per-child need, whichever
         # is higher (TF drops and re-creates tf.data threads between folds).
-        reserved = sum(max(0, max(self.need, t.watch.obs.peak_threads) - t.watch.threads_now)
+        reserved = sum(max(0, max(need, t.watch.obs.peak_threads) - t.watch.threads_now)
                        for t in self.running)
-        if free is not None and free - reserved < self.need:
+        if free is not None and free - reserved < need:
             return False
         not_on_gpu = sum(t.watch.gpu.result.status != "observed" for t in self.running)
         ok, why = self.gpu_gate.allows(not_on_gpu)
@@ -129,7 +122,7 @@ class Scheduler:
             self._note(f"waiting: {why}")
         else:
             self.decisions.append(f"admit #{running + 1}: headroom {free}, reserved for "
-                                  f"running children {reserved}, need {self.need}")
+                                  f"running children {reserved}, need {need}")
         return ok
 
     def _note(self, decision: str) -> None:
@@ -141,10 +134,10 @@ class Scheduler:
         started (generous margin), then the peaks of children that complete."""
         for task in self.running:
             watch = task.watch
-            if self.need is None and _work_started(watch.files):
-                self.need = plan.need_from_peak(watch.obs.peak_threads, plan.EARLY_MARGIN)
+            if self.need.value is None and _work_started(watch.files):
+                self.need.value = plan.need_from_peak(watch.obs.peak_threads, plan.EARLY_MARGIN)
                 self.decisions.append(f"measured {watch.obs.peak_threads} threads at "
-                                      f"work_started: per-child need {self.need}")
+                                      f"work_started: per-child need {self.need.value}")
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -169,16 +162,16 @@ class Scheduler:
         outcome = self.group.outcome(task.watch, condition_name=f"phase2-{self.strategy.name}")
         task.verdicts.append(outcome.verdict)
         if outcome.verdict == "ok":
-            self.estimate.completed(outcome.peak_threads)
+            self.need.completed(outcome.peak_threads)
         if self.on_attempt:
             self.on_attempt(task, outcome)
         retry = (outcome.verdict == "thread_exhaustion" and task.attempts < self.max_attempts
                  and not task.ran_alone)
         if retry:
-            self.estimate.bump(self.need or outcome.peak_threads or 1)
+            self.need.bump(self.need.value or outcome.peak_threads or 1)
             task.not_before = time.monotonic() + RETRY_BACKOFF_S * 2 ** (task.attempts - 1)
             self.decisions.append(f"{task.evaluation.key}: thread_exhaustion on attempt "
-                                  f"{task.attempts}; retry, per-child need now {self.need}")
+                                  f"{task.attempts}; retry, per-child need now {self.need.value}")
             queue.append(task)
             return
         if outcome.verdict == "thread_exhaustion" and task.ran_alone:
