@@ -50,6 +50,8 @@ class Need:
     bumped: bool = False
 
     def completed(self, peak: int) -> None:
+        if peak <= 0:  # exited before a sample caught it: no measurement, nothing learnt
+            return
         self.completed_peak = max(self.completed_peak, peak)
         if not self.bumped:
             self.value = need_from_peak(self.completed_peak)

@@ -19,3 +19,11 @@ def test_plan_fits_children_into_an_imposed_budget():
 def test_plan_without_measurement_uses_jobs():
     p = plan.make(jobs=3, tasks_budget=None, peak=None)
     assert p.concurrency == 3 and p.budget_limit > 0
+
+
+def test_an_unmeasured_peak_teaches_nothing():
+    need = plan.Need(value=plan.need_from_peak(12))
+    need.completed(0)  # the child exited before a sample caught it
+    assert need.value == plan.need_from_peak(12)
+    need.completed(20)
+    assert need.value == plan.need_from_peak(20)
