@@ -9,124 +9,54 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad input: one line, exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: error: {message}")
-
-
-def _arg(parse: Callable, name: str) -> Callable[[str], object]:
-    """Wrap a ValueError-raising parser for argparse (its message names the value)."""
-    def convert(text: str):
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    convert.__name__ = name
-    return convert
-
-
-def _number(unit: str, positive: bool) -> Callable[[str], float]:
-    """A float parser whose errors name the value: > 0 (positive) or >= 0."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"bad {unit} {text!r}: expected a number") from None
-        if positive and not value > 0:
-            raise ValueError(f"bad {unit} {text!r}: must be greater than zero")
-        if not positive and not value >= 0:
-            raise ValueError(f"bad {unit} {text!r}: must not be negative")
-        return value
-
-    return parse
-
-
-_seconds = _number("seconds", positive=True)
-
-
-def _env_pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise ValueError(f"bad --env {text!r}: expected KEY=VALUE")
-    return key, value
-
-
-class _Interrupts:
-    """First SIGTERM/SIGINT raises KeyboardInterrupt; later ones are remembered, not raised,
-    so cleanup always finishes."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-
-    def install(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame) -> None:
-        if self.received is None:
-            self.received = signum
-            raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-INTERRUPTS = _Interrupts()
-
-
-def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
-    if "--" in argv:
-        i = argv.index("--")
-        return argv[:i], argv[i + 1:]
-    return argv, None
+from harness._cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    INTERRUPTS,
+    Parser,
+    UsageError,
+    add_supervision_options,
+    arg,
+    env_pair,
+    split_command,
+)
+from harness.phase2 import cli as phase2_cli
+from harness.verdict import tally
 
 
 def add_limit_options(p: argparse.ArgumentParser) -> None:
     from harness.limits import parse_count, parse_size
 
-    p.add_argument("--tasks-limit", type=_arg(lambda t: parse_count(t, "task limit"), "tasks"),
+    p.add_argument("--tasks-limit", type=arg(lambda t: parse_count(t, "task limit"), "tasks"),
                    help="task/thread budget shared by the launch group")
-    p.add_argument("--as-limit", type=_arg(parse_size, "size"), help="RLIMIT_AS, e.g. 2G")
-    p.add_argument("--stack-limit", type=_arg(parse_size, "size"),
+    p.add_argument("--as-limit", type=arg(parse_size, "size"), help="RLIMIT_AS, e.g. 2G")
+    p.add_argument("--stack-limit", type=arg(parse_size, "size"),
                    help="RLIMIT_STACK (also glibc's default thread stack size), e.g. 64M")
-    p.add_argument("--nofile-limit", type=_arg(lambda t: parse_count(t, "nofile limit"), "n"))
+    p.add_argument("--nofile-limit", type=arg(lambda t: parse_count(t, "nofile limit"), "n"))
     p.add_argument("--budget-backend", choices=["auto", "cgroup", "nproc"], default="auto")
     p.add_argument("--run-as", metavar="USER", help="run the child as USER (root only)")
-
-
-def add_supervision_options(p: argparse.ArgumentParser, timeout: float, stall: float) -> None:
-    p.add_argument("--timeout", type=_arg(_seconds, "seconds"), default=timeout,
-                   help=f"overall limit per launch (default {timeout:g} s)")
-    p.add_argument("--stall-timeout", type=_arg(_seconds, "seconds"), default=stall,
-                   help=f"no output, events or CPU for this long = stalled (default {stall:g} s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from harness.condition import PARENT_TF_STATES
     from harness.launch import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S
 
-    parser = _Parser(prog="harness", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    parser = Parser(prog="harness", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True, parser_class=Parser)
 
     sub.add_parser("methods", help="list the invocation methods")
 
     launch = sub.add_parser("launch", help="launch a command through one method")
     launch.add_argument("--method", default="subprocess-pipes")
     add_limit_options(launch)
-    launch.add_argument("--siblings", type=_arg(lambda t: _count(t, "siblings"), "k"),
+    launch.add_argument("--siblings", type=arg(lambda t: _count(t, "siblings"), "k"),
                         default=1, help="identical launches started together, one budget")
     launch.add_argument("--parent-tf", choices=PARENT_TF_STATES, default="none")
-    launch.add_argument("--env", type=_arg(_env_pair, "KEY=VALUE"), action="append",
+    launch.add_argument("--env", type=arg(env_pair, "KEY=VALUE"), action="append",
                         default=[], help="set in the launching parent's environment")
     launch.add_argument("--unset", action="append", default=[],
                         help="remove from the launching parent's environment")
@@ -148,8 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--probe", action="store_true",
                         help="measure one child's peak threads and the concurrency it allows")
 
-    from harness.phase2 import cli as phase2_cli
-
     phase2_cli.add_parser(sub)
     return parser
 
@@ -166,9 +94,7 @@ def _print_outcomes(outcomes, as_json: bool) -> None:
         if len(records) == 1:
             print(json.dumps(records[0], indent=2, default=str))
         else:
-            summary: dict[str, int] = {}
-            for o in outcomes:
-                summary[o.verdict] = summary.get(o.verdict, 0) + 1
+            summary = tally(o.verdict for o in outcomes)
             print(json.dumps({"siblings": records, "summary": summary}, indent=2, default=str))
         return
     from harness.report import print_outcomes
@@ -259,8 +185,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd in handlers:
             code = handlers[args.cmd](args, command)
         else:
-            from harness.phase2 import cli as phase2_cli
-
             code = phase2_cli.run(args, command)
     except UsageError as exc:
         print(str(exc).splitlines()[0], file=sys.stderr)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
-import resource
 from pathlib import Path
 
-from harness import cgroup, envpolicy, headroom, nvml
-from harness.limits import RLIMITS, uid_tasks
+from harness import cgroup, envpolicy, headroom, nvml, rlimit
+from harness.limits import uid_tasks
 from harness.workload.host import THREAD_ENV
 
 _MANY_THREADS_CPUS = 16  # pools sized per core: above this one child needs hundreds
@@ -23,12 +22,7 @@ _STACK_RISK_BYTES = 256 << 20
 
 
 def _rlimits() -> dict[str, dict[str, int | None]]:
-    def finite(v: int) -> int | None:
-        return None if v == resource.RLIM_INFINITY else v
-
-    return {name: dict(zip(("soft", "hard"), map(finite, resource.getrlimit(res)),
-                           strict=True))
-            for name, res in RLIMITS.items()}
+    return {name: {"soft": soft, "hard": hard} for name, (soft, hard) in rlimit.current().items()}
 
 
 def _pids_cgroup() -> dict | None:
@@ -64,11 +58,20 @@ def _gpus() -> tuple[list[dict] | None, str]:
 
 def risks(report: dict) -> list[dict]:
     """Each risk: id, what it means here, and the fix."""
-    found = []
+    found: list[dict] = []
 
     def add(rid: str, text: str, fix: str) -> None:
         found.append({"id": rid, "risk": text, "fix": fix})
 
+    _task_risks(report, add)
+    _env_risks(report, add)
+    _address_space_risks(report, add)
+    _device_risks(report, add)
+    return found
+
+
+def _task_risks(report: dict, add) -> None:
+    """Limits that count threads: who runs, RLIMIT_NPROC, the pids cgroup."""
     nproc = report["rlimits"]["nproc"]["soft"]
     if report["is_root"]:
         add("root-ulimit-u-not-enforced",
@@ -98,6 +101,10 @@ def risks(report: dict) -> list[dict]:
                 f"pids.events shows max {group['events_max']}: thread creation has already "
                 "been refused in this cgroup.",
                 "This is the 'pthread_create() failed (11)' of the incident; see above.")
+
+
+def _env_risks(report: dict, add) -> None:
+    """Thread and device environment variables."""
     cvd = report["env"].get("CUDA_VISIBLE_DEVICES")
     if cvd == "":
         add("cuda-visible-devices-empty",
@@ -111,6 +118,10 @@ def risks(report: dict) -> list[dict]:
             "TF_NUM_INTEROP_THREADS / OMP_NUM_THREADS: each TF child sizes its pools for "
             "the whole host (hundreds of threads per child).",
             "Set explicit caps per child (harness phase2 run does: CPUs / concurrent jobs).")
+
+
+def _address_space_risks(report: dict, add) -> None:
+    """Thread stacks are address space: RLIMIT_AS and RLIMIT_STACK."""
     as_soft = report["rlimits"]["as"]["soft"]
     if as_soft is not None:
         add("rlimit-as",
@@ -125,6 +136,10 @@ def risks(report: dict) -> list[dict]:
             "program start (32 MiB on x86-64 when unlimited), so hundreds of TF threads "
             "reserve a lot of address space.",
             "Use `ulimit -s 8192` for training children.")
+
+
+def _device_risks(report: dict, add) -> None:
+    """GPUs, TensorFlow, and what a probe measured."""
     for gpu in report["gpus"] or []:
         if gpu["compute_mode"] in ("EXCLUSIVE_PROCESS", "EXCLUSIVE_THREAD", "PROHIBITED"):
             add("gpu-compute-mode",
@@ -141,7 +156,6 @@ def risks(report: dict) -> list[dict]:
             f"One child peaks at {probe['peak_threads']} threads; the live budget "
             f"({probe['budget_source']}) fits {probe['concurrent_children']} at once.",
             "Raise the limit, cap threads, or let harness phase2 run admit children.")
-    return found
 
 
 def collect(probe: bool = False) -> dict:

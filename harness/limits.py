@@ -17,17 +17,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness import cgroup
+from harness.pdeathsig import die_with_parent
+from harness.rlimit import RLIMITS
 
 TRAMPOLINE_TAG = "harness-trampoline"
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-RLIMITS = {
-    "nproc": resource.RLIMIT_NPROC,
-    "as": resource.RLIMIT_AS,
-    "stack": resource.RLIMIT_STACK,
-    "nofile": resource.RLIMIT_NOFILE,
-}
-_PR_SET_PDEATHSIG = 1
 
 
 class BudgetError(RuntimeError):
@@ -162,21 +157,11 @@ def trampoline_argv(
     return [*argv, "--"]
 
 
-def _set_pdeathsig(expected_parent: int) -> None:
-    import ctypes
-    import signal
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if expected_parent and os.getppid() != expected_parent:  # it died before prctl took effect
-        raise SystemExit(f"{TRAMPOLINE_TAG}: parent {expected_parent} is gone; not starting")
-
-
 def apply(group: str | None = None, rlimits: dict[str, int] | None = None,
           user: tuple[int, int] | None = None, pdeathsig_parent: int | None = None) -> None:
     """Put the calling process under the limits (trampoline, or an mp-fork child)."""
-    if pdeathsig_parent is not None:
-        _set_pdeathsig(pdeathsig_parent)
+    if pdeathsig_parent is not None and not die_with_parent(pdeathsig_parent):
+        raise SystemExit(f"{TRAMPOLINE_TAG}: parent {pdeathsig_parent} is gone; not starting")
     if group:
         cgroup.PidsCgroup(Path(group), 0).join()
     for name, value in (rlimits or {}).items():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from harness.condition import Condition
 from harness.limits import Limits, parse_size
@@ -141,16 +140,3 @@ def cells(full: bool, reference: bool = True) -> list[tuple[Row, str]]:
             continue
         found += [(row, m) for m in (METHODS if full else row.default)]
     return found
-
-
-def run_cell(command, condition: Condition, method: str, log_dir: Path, timeout_s: float,
-             stall_timeout_s: float) -> list:
-    """Launch one cell: siblings through the method, or through the runner's scheduler for
-    phase2 (admission control is what the runner adds to a sibling group)."""
-    from harness import launch
-    from harness.phase2.runner import run_copies
-
-    if method == "phase2":
-        return run_copies(command, condition, log_dir, timeout_s, stall_timeout_s)
-    spec = launch.LaunchSpec(command, method, condition, log_dir, timeout_s, stall_timeout_s)
-    return launch.run(spec)

@@ -8,20 +8,19 @@ and the budget's counters (pids.events).
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import signal
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from harness import envpolicy
+from harness import envpolicy, jsonio
 from harness.limits import TRAMPOLINE_TAG
+from harness.pipes import BLOCKED_WRITE
 from harness.probes import Observed, search_file, tail
 from harness.supervise import Observation
+from harness.verdict import VERDICTS, Verdict
 
-VERDICTS = ("ok", "thread_exhaustion", "hang", "pipe_deadlock", "timeout", "crash", "error",
-            "no_gpu_work", "launch_error")
+__all__ = ["VERDICTS", "Classification", "Outcome", "Verdict", "build", "classify"]
 THREAD_EXHAUSTION_RE = re.compile(
     r"pthread_create(\(\))? failed|creation via pthread_create|can't start new thread"
     r"|Resource temporarily unavailable|fork: retry|Cannot fork|BlockingIOError: \[Errno 11\]"
@@ -38,7 +37,7 @@ class Outcome:
     method: str
     condition: str
     sibling: int
-    verdict: str
+    verdict: Verdict
     exit_code: int | None
     signal: int | None
     work_started: bool | None
@@ -60,14 +59,39 @@ class Outcome:
     command: str = ""
     timeline: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.verdict = Verdict(self.verdict)
+
     def record(self) -> dict:
         return asdict(self)
 
     def write(self, path: Path) -> None:
         """Atomically, with secret values redacted."""
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(envpolicy.redact(json.dumps(self.record(), indent=2, default=str)))
-        os.replace(tmp, path)
+        jsonio.write_json(path, self.record(), filter_text=envpolicy.redact)
+
+    @classmethod
+    def from_record(cls, record: dict) -> Outcome:
+        """An Outcome from its record (outcome.json, a node's reply), or from the few
+        fields a launch that never ran has: the rest take their empty values."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{**_EMPTY, **{k: v for k, v in record.items() if k in known}})
+
+
+_EMPTY = {"sibling": 0, "exit_code": None, "signal": None, "work_started": None,
+          "completed": None, "gpu_work": {}, "peak_threads": 0, "peak_rss": 0,
+          "duration_s": 0.0, "orphans": 0, "stragglers": [], "budget": {}, "exhausted": None,
+          "stderr_tail": ""}
+
+
+@dataclass
+class Classification:
+    """What classify() concluded from one launch's evidence."""
+
+    verdict: Verdict
+    exit_code: int | None = None
+    signal: int | None = None
+    exhausted: str | None = None  # for thread_exhaustion: which limit ran out
+    evidence: list[str] = field(default_factory=list)
 
 
 def _signal_name(number: int) -> str:
@@ -105,67 +129,80 @@ def exhaustion_cause(budget: dict, limits: dict, events_max_delta: int) -> str:
 
 
 def classify(obs: Observation, result: dict | None, seen: Observed, *, budget: dict,
-             limits: dict, events_max_delta: int, gpu_expected: bool
-             ) -> tuple[str, int | None, int | None, str | None, list[str]]:
-    """(verdict, exit_code, signal, exhausted, evidence) for one launch."""
-    logs = [obs.files.stderr, obs.files.stdout]
-    evidence: list[str] = []
+             limits: dict, events_max_delta: int, gpu_expected: bool) -> Classification:
+    """The verdict for one launch, with the evidence behind it."""
     if result is None:
         why = obs.interrupted or "the launching parent died without reporting"
-        return "error", None, None, None, [why, f"parent.log: {tail(obs.files.parent_log, 300)}"]
+        return Classification(Verdict.ERROR, evidence=[
+            why, f"parent.log: {tail(obs.files.parent_log, 300)}"])
     exit_code, sig, evidence = exit_and_signal(result)
+    logs = [obs.files.stderr, obs.files.stdout]
     if result.get("launch_error"):
-        return "launch_error", None, None, None, [result["launch_error"]]
+        return Classification(Verdict.LAUNCH_ERROR, evidence=[result["launch_error"]])
     if exit_code in (126, 127) and (line := _first_match(logs, LAUNCH_ERROR_RE)):
-        return "launch_error", exit_code, None, None, [line]
-    if obs.stalled and any("blocked in write" in e for e in obs.stall_evidence):
-        return "pipe_deadlock", exit_code, sig, None, [*obs.stall_evidence, *evidence]
+        return Classification(Verdict.LAUNCH_ERROR, exit_code, evidence=[line])
+    if obs.stalled and any(BLOCKED_WRITE in e for e in obs.stall_evidence):
+        return Classification(Verdict.PIPE_DEADLOCK, exit_code, sig,
+                              evidence=[*obs.stall_evidence, *evidence])
     failed = exit_code != 0 or sig is not None or obs.stalled or obs.timed_out
     thread_line = _first_match(logs, THREAD_EXHAUSTION_RE)
     if failed and (thread_line or events_max_delta > 0):
-        cause = exhaustion_cause(budget, limits, events_max_delta)
-        if thread_line:
-            evidence.append(thread_line)
-        if events_max_delta > 0:
-            evidence.append(f"pids.events max +{events_max_delta}: the cgroup refused "
-                            f"{events_max_delta} thread/process creations")
-        evidence.append(f"exhausted: {cause}")
-        return "thread_exhaustion", exit_code, sig, cause, evidence
+        return _exhausted(exit_code, sig, evidence, thread_line,
+                          exhaustion_cause(budget, limits, events_max_delta), events_max_delta)
     if obs.stalled:
         evidence += ["no output, events or CPU activity for the stall timeout",
                      *obs.stall_evidence]
         evidence.append(f"stacks: {obs.stack_dump}" if obs.stack_dump else "no stack dump")
-        return "hang", exit_code, sig, None, evidence
+        return Classification(Verdict.HANG, exit_code, sig, evidence=evidence)
     if obs.timed_out:
-        return "timeout", exit_code, sig, None, ["still active at the overall timeout",
-                                                 *evidence]
+        return Classification(Verdict.TIMEOUT, exit_code, sig, evidence=[
+            "still active at the overall timeout", *evidence])
     if obs.interrupted:
-        return "error", exit_code, sig, None, [f"interrupted: {obs.interrupted}", *evidence]
+        return Classification(Verdict.ERROR, exit_code, sig, evidence=[
+            f"interrupted: {obs.interrupted}", *evidence])
     if sig is not None:
-        return "crash", exit_code, sig, None, evidence
+        return Classification(Verdict.CRASH, exit_code, sig, evidence=evidence)
+    return _exited(exit_code, seen, obs.gpu_work, gpu_expected, evidence)
+
+
+def _exhausted(exit_code: int | None, sig: int | None, evidence: list[str],
+               thread_line: str | None, cause: str, events_max_delta: int) -> Classification:
+    if thread_line:
+        evidence.append(thread_line)
+    if events_max_delta > 0:
+        evidence.append(f"pids.events max +{events_max_delta}: the cgroup refused "
+                        f"{events_max_delta} thread/process creations")
+    evidence.append(f"exhausted: {cause}")
+    return Classification(Verdict.THREAD_EXHAUSTION, exit_code, sig, cause, evidence)
+
+
+def _exited(exit_code: int | None, seen: Observed, gpu_work: dict, gpu_expected: bool,
+            evidence: list[str]) -> Classification:
+    """A launch that exited by itself, neither signalled nor stopped by supervision."""
     if exit_code != 0:
         evidence.append(f"exit code {exit_code}")
         if seen.failed:
             evidence.append(f"failed event: {seen.failed}")
-        return "error", exit_code, None, None, evidence
+        return Classification(Verdict.ERROR, exit_code, evidence=evidence)
     if seen.completed is False:
-        return "error", 0, None, None, ["exited 0 without reporting completion"]
+        return Classification(Verdict.ERROR, 0, evidence=[
+            "exited 0 without reporting completion"])
     if seen.completed is None:
         evidence.append("completion inferred from exit 0 (no events, no --done-pattern)")
     devices_kind = (seen.devices or {}).get("kind")
-    if gpu_expected and (obs.gpu_work.get("status") != "observed" or devices_kind == "cpu"):
+    if gpu_expected and (gpu_work.get("status") != "observed" or devices_kind == "cpu"):
         evidence.append(f"GPUs present but NVML saw no compute work by this launch "
-                        f"(nvml: {obs.gpu_work.get('status')}, devices: {devices_kind})")
-        return "no_gpu_work", 0, None, None, evidence
-    return "ok", 0, None, None, evidence
+                        f"(nvml: {gpu_work.get('status')}, devices: {devices_kind})")
+        return Classification(Verdict.NO_GPU_WORK, 0, evidence=evidence)
+    return Classification(Verdict.OK, 0, evidence=evidence)
 
 
 def build(obs: Observation, result: dict | None, seen: Observed, *, method: str,
           condition: str, command: str, budget: dict, limits: dict, events_max_delta: int,
           gpu_expected: bool, metrics: dict | None) -> Outcome:
-    verdict, exit_code, sig, exhausted, evidence = classify(
-        obs, result, seen, budget=budget, limits=limits, events_max_delta=events_max_delta,
-        gpu_expected=gpu_expected)
+    found = classify(obs, result, seen, budget=budget, limits=limits,
+                     events_max_delta=events_max_delta, gpu_expected=gpu_expected)
+    evidence = found.evidence
     duration = obs.duration_s
     if result and result.get("t_end") and result.get("t_launch"):
         duration = round(result["t_end"] - result["t_launch"], 3)
@@ -174,12 +211,12 @@ def build(obs: Observation, result: dict | None, seen: Observed, *, method: str,
     if obs.orphans:
         evidence.append(f"ORPHANS still alive after cleanup: {obs.orphans}")
     return Outcome(
-        method=method, condition=condition, sibling=obs.index, verdict=verdict,
-        exit_code=exit_code, signal=sig, work_started=seen.work_started,
-        completed=seen.completed if seen.completed is not None else verdict == "ok",
+        method=method, condition=condition, sibling=obs.index, verdict=found.verdict,
+        exit_code=found.exit_code, signal=found.signal, work_started=seen.work_started,
+        completed=seen.completed if seen.completed is not None else found.verdict == "ok",
         gpu_work=obs.gpu_work, peak_threads=obs.peak_threads, peak_rss=obs.peak_rss,
         duration_s=duration, orphans=len(obs.orphans), stragglers=obs.stragglers,
-        budget=budget, exhausted=exhausted,
+        budget=budget, exhausted=found.exhausted,
         stderr_tail=tail(obs.files.stderr, STDERR_TAIL_BYTES), log_dir=str(obs.files.dir),
         evidence=[*evidence, *seen.evidence], devices=seen.devices, metrics=metrics,
         stack_dump=obs.stack_dump, command=command, timeline=obs.timeline)

@@ -15,26 +15,16 @@ result path and the child (values may be secret, so they never touch disk).
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
 
-from harness import cgroup, methods
+from harness import cgroup, jsonio, methods
+from harness.pdeathsig import die_with_parent
 
-_PR_SET_PDEATHSIG = 1
 PARENT_RESULT = "parent.json"
-
-
-def _die_with_harness(harness_pid: int) -> None:
-    """A launching parent must not outlive the harness that supervises it."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != harness_pid:
-        raise SystemExit(1)
 
 
 def setup_tensorflow(state: str) -> dict:
@@ -59,15 +49,10 @@ def _handshake(ready_fd: int) -> dict | None:
     return json.loads(line) if line.strip() else None
 
 
-def _write_result(path: Path, record: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, path)
-
-
 def main(argv: list[str]) -> int:
     boot = json.loads(argv[0])
-    _die_with_harness(boot["harness_pid"])
+    if not die_with_parent(boot["harness_pid"]):  # must not outlive its supervisor
+        return 1
     if boot.get("join"):  # the unlimited tracking group: the child inherits it
         cgroup.PidsCgroup(Path(boot["join"]), 0).join()
     started = time.time()
@@ -91,7 +76,7 @@ def main(argv: list[str]) -> int:
         "t_end": time.time(),
         **result.record(),
     }
-    _write_result(Path(go["result"]), record)
+    jsonio.write_json(Path(go["result"]), record)
     return 0
 
 

@@ -19,7 +19,7 @@ from harness import cgroup, nvml
 from harness.command import Command, parse, reference
 from harness.condition import Condition
 from harness.outcome import Outcome
-from harness.supervise import marked, terminate
+from harness.proctree import marked, terminate
 
 REPRO_COMMAND_DESC = ("the training command under test (default: the reference workload with "
                       "the field's flags), e.g. \"python src/main.py --mode search ...\"")
@@ -83,7 +83,7 @@ def repro_command(pytestconfig: pytest.Config) -> Command:
 def launch(repro_command: Command, tmp_path: Path) -> Callable[..., list[Outcome]]:
     """launch(method, condition=None, command=None, timeout_s=..., stall_timeout_s=...)
     -> one Outcome per sibling; logs under the test's tmp_path."""
-    from harness.matrix import run_cell
+    from harness.cell import run_cell
 
     counter = iter(range(1_000_000))
 

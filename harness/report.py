@@ -9,17 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import envpolicy
+from harness.matrix import FIELD_METHODS, METHODS, ROWS
 from harness.outcome import Outcome
-
-VERDICT_STYLE = {
-    "ok": "green", "thread_exhaustion": "bold red", "hang": "magenta",
-    "pipe_deadlock": "magenta", "timeout": "yellow", "crash": "red", "error": "red",
-    "no_gpu_work": "yellow", "launch_error": "red",
-}
-
-
-def styled(verdict: str) -> str:
-    return f"[{VERDICT_STYLE.get(verdict, 'white')}]{verdict}[/]"
+from harness.verdict import styled
 
 
 def _flag(value: bool | None) -> str:
@@ -53,22 +45,28 @@ def _picture(verdicts: list[str]) -> str:
     return ", ".join(f"{n} {v}" for v, n in counts.items())
 
 
-def _methods_where(cells: list[dict], condition: str, predicate) -> list[str]:
-    return [c["method"] for c in cells if c["condition"] == condition and predicate(c)]
-
-
 def conclusions(cells: list[dict]) -> list[str]:
     """Findings derived from the cells that ran; nothing here is assumed."""
-    from harness.matrix import FIELD_METHODS
-
-    found: list[str] = []
     by_row: dict[str, list[dict]] = {}
     for cell in cells:
         by_row.setdefault(cell["condition"], []).append(cell)
-    if "baseline" in by_row:
-        bad = [c["method"] for c in by_row["baseline"] if set(c["verdicts"]) != {"ok"}]
-        found.append("Alone and unlimited, every method tested completed."
-                     if not bad else f"Even alone and unlimited, {', '.join(bad)} failed.")
+    found: list[str] = []
+    for finding in (_baseline, _shared_budget, _parent_tf, _heavy_output, _cuda_hidden,
+                    _address_space, _thread_caps):
+        found += finding(by_row)
+    return found
+
+
+def _baseline(by_row: dict[str, list[dict]]) -> list[str]:
+    if "baseline" not in by_row:
+        return []
+    bad = [c["method"] for c in by_row["baseline"] if set(c["verdicts"]) != {"ok"}]
+    return ["Alone and unlimited, every method tested completed." if not bad
+            else f"Even alone and unlimited, {', '.join(bad)} failed."]
+
+
+def _shared_budget(by_row: dict[str, list[dict]]) -> list[str]:
+    found = []
     for row in ("shared-budget", "shared-budget-8"):
         field = [c for c in by_row.get(row, []) if c["method"] in FIELD_METHODS]
         if field:
@@ -89,25 +87,48 @@ def conclusions(cells: list[dict]) -> list[str]:
                 ok = c["verdicts"].count("ok")
                 found.append(f"The Phase 2 runner completed {ok}/{len(c['verdicts'])} under "
                              f"the same budget ({row}).")
-    hangs = _methods_where(cells, "parent-tf-initialized", lambda c: "hang" in c["verdicts"])
-    if "parent-tf-initialized" in by_row:
-        fine = _methods_where(cells, "parent-tf-initialized",
-                              lambda c: set(c["verdicts"]) == {"ok"})
-        found.append(f"TF initialised in the parent: {', '.join(hangs) or 'no method'} hung; "
-                     f"{', '.join(fine) or 'none'} completed.")
-    if "heavy-output" in by_row:
-        dead = _methods_where(cells, "heavy-output", lambda c: "pipe_deadlock" in c["verdicts"])
-        found.append(f"Heavy output deadlocked {', '.join(dead) or 'no method'} on a full "
-                     "pipe.")
-    if "cuda-hidden" in by_row:
-        gpus = {g for c in by_row["cuda-hidden"] for g in c.get("gpus_seen", [])}
-        verdicts = sorted({v for c in by_row["cuda-hidden"] for v in c["verdicts"]})
-        found.append(f"CUDA_VISIBLE_DEVICES='' left the child {sorted(gpus) or '?'} GPUs; "
-                     f"verdicts: {', '.join(verdicts)}.")
-    if "address-space" in by_row:
-        causes = {c.get("exhausted") for c in by_row["address-space"] if c.get("exhausted")}
-        found.append("RLIMIT_AS produced the same pthread_create EAGAIN as a task limit; "
-                     f"cause identified: {'; '.join(sorted(causes)) or 'none'}.")
+    return found
+
+
+def _parent_tf(by_row: dict[str, list[dict]]) -> list[str]:
+    cells = by_row.get("parent-tf-initialized")
+    if not cells:
+        return []
+    hangs = [c["method"] for c in cells if "hang" in c["verdicts"]]
+    fine = [c["method"] for c in cells if set(c["verdicts"]) == {"ok"}]
+    return [f"TF initialised in the parent: {', '.join(hangs) or 'no method'} hung; "
+            f"{', '.join(fine) or 'none'} completed."]
+
+
+def _heavy_output(by_row: dict[str, list[dict]]) -> list[str]:
+    cells = by_row.get("heavy-output")
+    if not cells:
+        return []
+    dead = [c["method"] for c in cells if "pipe_deadlock" in c["verdicts"]]
+    return [f"Heavy output deadlocked {', '.join(dead) or 'no method'} on a full pipe."]
+
+
+def _cuda_hidden(by_row: dict[str, list[dict]]) -> list[str]:
+    cells = by_row.get("cuda-hidden")
+    if not cells:
+        return []
+    gpus = {g for c in cells for g in c.get("gpus_seen", [])}
+    verdicts = sorted({v for c in cells for v in c["verdicts"]})
+    return [f"CUDA_VISIBLE_DEVICES='' left the child {sorted(gpus) or '?'} GPUs; "
+            f"verdicts: {', '.join(verdicts)}."]
+
+
+def _address_space(by_row: dict[str, list[dict]]) -> list[str]:
+    cells = by_row.get("address-space")
+    if not cells:
+        return []
+    causes = {c.get("exhausted") for c in cells if c.get("exhausted")}
+    return ["RLIMIT_AS produced the same pthread_create EAGAIN as a task limit; "
+            f"cause identified: {'; '.join(sorted(causes)) or 'none'}."]
+
+
+def _thread_caps(by_row: dict[str, list[dict]]) -> list[str]:
+    found = []
     many = {c["method"]: c for c in by_row.get("many-core-host", [])}
     for cap in by_row.get("thread-caps", []):
         base = many.get(cap["method"])
@@ -130,29 +151,21 @@ def conclusions(cells: list[dict]) -> list[str]:
 
 
 def matrix_report(cells: list[dict]) -> dict:
-    order = {m: i for i, m in enumerate(_matrix_methods())}
+    order = {m: i for i, m in enumerate(METHODS)}
     cells = sorted(cells, key=lambda c: (_row_index(c["condition"]), order.get(c["method"], 99)))
     findings = conclusions(cells)
     return {"cells": cells, "passed": all(c["passed"] for c in cells),
             "findings": findings, "conclusion": " ".join(findings)}
 
 
-def _matrix_methods() -> tuple[str, ...]:
-    from harness.matrix import METHODS
-
-    return METHODS
-
-
 def _row_index(name: str) -> int:
-    from harness.matrix import ROWS
-
     names = [r.name for r in ROWS]
     return names.index(name) if name in names else len(names)
 
 
 def _grid(report: dict) -> tuple[list[str], dict[str, dict[str, dict]]]:
     """(methods that ran, condition -> method -> cell), in matrix order."""
-    methods = [m for m in _matrix_methods() if any(c["method"] == m for c in report["cells"])]
+    methods = [m for m in METHODS if any(c["method"] == m for c in report["cells"])]
     rows: dict[str, dict[str, dict]] = {}
     for cell in report["cells"]:
         rows.setdefault(cell["condition"], {})[cell["method"]] = cell

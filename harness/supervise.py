@@ -1,5 +1,5 @@
-"""Watch launches: sample their process trees, notice stalls and timeouts, diagnose,
-dump stacks, kill whole trees, and count what is left.
+"""Watch launches: sample their process trees, notice stalls and timeouts, diagnose them
+(pipes.py, stacks.py), kill whole trees (proctree.py), and count what is left.
 
 One single-threaded loop watches every launch of a group. A launch makes
 progress while its tree writes output (bytes written, from /proc/PID/io),
@@ -12,81 +12,26 @@ can still write the output it captured.
 
 from __future__ import annotations
 
-import array
 import contextlib
-import fcntl
 import os
 import select
-import shutil
-import signal
 import subprocess
-import sys
-import termios
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psutil
 
-from harness import nvml
-from harness.workload import events as ev
+from harness import nvml, stacks
+from harness.files import LaunchFiles
+from harness.pipes import held_pipes, pipe_block
+from harness.proctree import alive, descendants, describe, marked, ppid_map, terminate
 
 SAMPLE_INTERVAL_S = 0.1
 CPU_WINDOW_S = 1.0
 CPU_PROGRESS_S = 0.1  # CPU seconds per window that count as activity
 TERM_GRACE_S = 2.0
 PARENT_EXIT_S = 15.0  # the parent still writes captured output once its child is gone
-PYSPY_TIMEOUT_S = 20.0
-STACK_SIGNAL_WAIT_S = 0.5
 GPU_SAMPLE_EVERY_S = 1.0
-_F_GETPIPE_SZ = 1032
-_PAGE_BYTES = 4096
-_WRITE_SYSCALLS = {1: "write", 20: "writev"}
-_READ_SYSCALLS = {0: "read", 7: "poll", 23: "select", 232: "epoll_wait", 270: "pselect6",
-                  271: "ppoll", 281: "epoll_pwait"}
-LAUNCH_MARKER_ENV = "HARNESS_LAUNCH"
-
-
-@dataclass(frozen=True)
-class LaunchFiles:
-    """Where one launch keeps everything: nothing is lost, all in one directory."""
-
-    dir: Path
-
-    @property
-    def stdout(self) -> Path:
-        return self.dir / "stdout.log"
-
-    @property
-    def stderr(self) -> Path:
-        return self.dir / "stderr.log"
-
-    @property
-    def events(self) -> Path:
-        return self.dir / "events.jsonl"
-
-    @property
-    def metrics(self) -> Path:
-        return self.dir / "metrics.json"
-
-    @property
-    def stacks(self) -> Path:
-        return self.dir / "stacks.txt"
-
-    @property
-    def parent_log(self) -> Path:
-        return self.dir / "parent.log"
-
-    @property
-    def parent_result(self) -> Path:
-        return self.dir / "parent.json"
-
-    @property
-    def outcome(self) -> Path:
-        return self.dir / "outcome.json"
-
-    def progress_files(self) -> tuple[Path, ...]:
-        return self.events, self.stdout, self.stderr
 
 
 @dataclass
@@ -112,55 +57,6 @@ class Observation:
     timeline: dict = field(default_factory=dict)  # wall clock: last_progress, stopped, reaped
 
 
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _describe(proc: psutil.Process) -> str:
-    try:
-        return f"pid {proc.pid} ({' '.join(proc.cmdline())[:120] or proc.name()})"
-    except psutil.Error:
-        return f"pid {proc.pid}"
-
-
-def _ppid_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for proc in psutil.process_iter(["ppid"]):
-        children.setdefault(proc.info["ppid"], []).append(proc.pid)
-    return children
-
-
-def _descendants(root: int, children: dict[int, list[int]]) -> list[int]:
-    found, stack = [], [root]
-    while stack:
-        for pid in children.get(stack.pop(), []):
-            found.append(pid)
-            stack.append(pid)
-    return found
-
-
-def marked(marker: str, prefix: bool = False) -> list[psutil.Process]:
-    """Every live process whose environment carries this launch's marker (or, with
-    prefix=True, any marker starting with it, e.g. "OWNER:" for all of an owner's)."""
-    needle = f"{LAUNCH_MARKER_ENV}={marker}".encode()
-    found = []
-    for proc in psutil.process_iter():
-        if proc.pid == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{proc.pid}/environ", "rb") as f:
-                entries = f.read().split(b"\0")
-        except OSError:
-            continue
-        hit = any(e.startswith(needle) for e in entries) if prefix else needle in entries
-        if hit and _alive(proc):
-            found.append(proc)
-    return found
-
-
 class Watch:
     """One launch: its parent, every process seen in its tree, and what they did."""
 
@@ -181,7 +77,6 @@ class Watch:
         self.last_progress = 0.0
         self.t0 = 0.0
         self.done = False
-        self.pending: object = None  # the launcher's own record of this launch
         try:
             self.pidfd: int | None = os.pidfd_open(parent.pid)
         except (AttributeError, OSError):  # kernels before 5.3
@@ -199,13 +94,13 @@ class Watch:
         they are reparented)."""
         if children is not None:
             roots = [self.parent.pid] if self.include_root else []
-            for pid in roots + _descendants(self.parent.pid, children):
+            for pid in roots + descendants(self.parent.pid, children):
                 if pid not in self.known:
                     try:
                         self.known[pid] = psutil.Process(pid)
                     except psutil.Error:
                         continue
-        return [p for p in self.known.values() if _alive(p)]
+        return [p for p in self.known.values() if alive(p)]
 
     def sample(self, now: float, children: dict[int, list[int]]) -> None:
         tree = self.tree(children)
@@ -255,50 +150,25 @@ class Watch:
             children = psutil.Process(self.parent.pid).children()
         except psutil.Error:
             children = []
-        if not self.include_root and not any(_alive(c) for c in children):
+        if not self.include_root and not any(alive(c) for c in children):
             found += held_pipes(self.parent.pid, procs)  # the child is gone, the parent waits
         return found
 
     def dump_stacks(self) -> str | None:
-        """faulthandler through the signal the workload registered, then py-spy."""
-        path = self.files.stacks
-        start = next((e for e in ev.read_events(self.files.events) if e["event"] == ev.START),
-                     None)
-        if start and start.get("stack_signal") and psutil.pid_exists(start["pid"]):
-            with open(path, "a") as f:
-                f.write(f"--- faulthandler ({start['stack_signal']}) pid {start['pid']} ---\n")
-            try:
-                os.kill(start["pid"], getattr(signal, start["stack_signal"]))
-                time.sleep(STACK_SIGNAL_WAIT_S)
-            except (ProcessLookupError, AttributeError):
-                pass
-        pyspy = shutil.which("py-spy") or shutil.which("py-spy", path=os.path.dirname(
-            sys.executable))
-        if pyspy:  # the parent too: where it waits is part of the story
-            procs = {p.pid: p for p in self.processes()}
-            with contextlib.suppress(psutil.Error):
-                procs.setdefault(self.parent.pid, psutil.Process(self.parent.pid))
-            for proc in procs.values():
-                try:
-                    if "python" not in proc.name():
-                        continue
-                except psutil.Error:
-                    continue
-                dump = subprocess.run([pyspy, "dump", "--pid", str(proc.pid)],
-                                      capture_output=True, text=True, timeout=PYSPY_TIMEOUT_S,
-                                      check=False)
-                with open(path, "a") as f:
-                    f.write(f"--- py-spy dump {_describe(proc)} (rc {dump.returncode}) ---\n")
-                    f.write(dump.stdout + dump.stderr)
-        return str(path) if path.exists() and path.stat().st_size else None
+        """Stacks of the launch and of its launching parent: where the parent waits is
+        part of the story."""
+        procs = {p.pid: p for p in self.processes()}
+        with contextlib.suppress(psutil.Error):
+            procs.setdefault(self.parent.pid, psutil.Process(self.parent.pid))
+        return stacks.dump(self.files, list(procs.values()))
 
     # -- shutdown -------------------------------------------------------------------
 
     def kill_tree(self, grace_s: float = TERM_GRACE_S) -> list[str]:
         """SIGTERM the processes below the parent, SIGKILL what survives grace_s."""
-        self.tree(_ppid_map())
+        self.tree(ppid_map())
         victims = self.processes()
-        killed = [_describe(p) for p in victims]
+        killed = [describe(p) for p in victims]
         terminate(victims, grace_s)
         return killed
 
@@ -309,83 +179,6 @@ class Watch:
             self.obs.parent_killed = True
             self.parent.kill()
             self.obs.parent_returncode = self.parent.wait()
-
-
-def terminate(procs: list[psutil.Process], grace_s: float) -> None:
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        procs = [p for p in procs if _alive(p)]
-        for proc in procs:
-            with contextlib.suppress(psutil.Error):
-                proc.send_signal(sig)
-        deadline = time.monotonic() + wait_s
-        while any(_alive(p) for p in procs) and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-
-def pipe_block(pid: int) -> str | None:
-    """Evidence that pid is blocked writing into a full pipe, or None."""
-    try:
-        fields = Path(f"/proc/{pid}/syscall").read_text().split()
-        wchan = Path(f"/proc/{pid}/wchan").read_text().strip()
-    except OSError:
-        return None
-    if not fields or not fields[0].isdigit() or int(fields[0]) not in _WRITE_SYSCALLS:
-        return None
-    fd = int(fields[1], 16)
-    try:
-        target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        if not target.startswith("pipe:"):
-            return None
-        reader = os.open(f"/proc/{pid}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        queued = array.array("i", [0])
-        fcntl.ioctl(reader, termios.FIONREAD, queued)
-        capacity = fcntl.fcntl(reader, _F_GETPIPE_SZ)
-    finally:
-        os.close(reader)
-    # A writer blocks once every pipe page is used, which can be a little short of the
-    # capacity in bytes; the kernel's own wait channel says it outright.
-    if "pipe_write" not in wchan and queued[0] < capacity - _PAGE_BYTES:
-        return None
-    return (f"pid {pid} blocked in {_WRITE_SYSCALLS[int(fields[0])]}(fd={fd}) on {target}: "
-            f"{queued[0]}/{capacity} bytes buffered, nobody reading (wchan {wchan})")
-
-
-def _pipes(pid: int) -> set[str]:
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return set()
-    found = set()
-    for fd in fds:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("pipe:"):
-            found.add(target)
-    return found
-
-
-def held_pipes(parent_pid: int, tree: list[psutil.Process]) -> list[str]:
-    """Evidence that the parent waits on a pipe which only a leftover process holds open."""
-    try:
-        syscall = Path(f"/proc/{parent_pid}/syscall").read_text().split()
-    except OSError:
-        return []
-    if not syscall or not syscall[0].isdigit() or int(syscall[0]) not in _READ_SYSCALLS:
-        return []
-    parent_pipes = _pipes(parent_pid)
-    found = []
-    for proc in tree:
-        shared = parent_pipes & _pipes(proc.pid)
-        if shared:
-            found.append(f"the child exited but {_describe(proc)} still holds "
-                         f"{', '.join(sorted(shared))} open; the parent is blocked in "
-                         f"{_READ_SYSCALLS[int(syscall[0])]} waiting for EOF")
-    return found
 
 
 class Supervisor:
@@ -410,7 +203,7 @@ class Supervisor:
     def tick(self) -> list[Watch]:
         """One sampling round; returns the launches that finished in it."""
         now = time.monotonic()
-        children = _ppid_map()
+        children = ppid_map()
         sample_gpu = now >= self._next_gpu
         if sample_gpu:
             self._next_gpu = now + GPU_SAMPLE_EVERY_S
@@ -485,6 +278,6 @@ def _settle(watch: Watch, now: float) -> None:
     if watch.pidfd is not None:
         os.close(watch.pidfd)
         watch.pidfd = None
-    obs.orphans = [_describe(p) for p in marked(watch.marker)] + [
-        _describe(p) for p in watch.known.values() if _alive(p)]
+    obs.orphans = [describe(p) for p in marked(watch.marker)] + [
+        describe(p) for p in watch.known.values() if alive(p)]
     watch.done = True

@@ -6,7 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED = 0, 1
+from harness._cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    add_supervision_options,
+    arg,
+    env_pair,
+    number,
+)
 
 
 def _jobs(text: str) -> int | None:
@@ -18,25 +26,25 @@ def _jobs(text: str) -> int | None:
 
 
 def add_parser(sub) -> None:
-    from harness.cli import _arg, _env_pair, _number, add_supervision_options
     from harness.condition import PARENT_TF_STATES
     from harness.launch import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S
     from harness.limits import parse_count
-    from harness.phase2.schedule import STRATEGIES
+    from harness.phase2.executor import names as executor_names
+    from harness.phase2.strategy import STRATEGIES
 
-    gib = _arg(_number("GiB", positive=False), "GiB")
-    amount = _arg(_number("amount", positive=False), "n")
+    gib = arg(number("GiB", positive=False), "GiB")
+    amount = arg(number("amount", positive=False), "n")
     phase2 = sub.add_parser("phase2", help="run a grid of training evaluations reliably")
     verbs = phase2.add_subparsers(dest="verb", required=True, parser_class=type(phase2))
     for verb, text in (("run", "run the grid"), ("plan", "measure one child and plan")):
         p = verbs.add_parser(verb, help=text)
         p.add_argument("--grid", help="TOML or JSON list of parameter tables")
-        p.add_argument("--max-evals", type=_arg(lambda t: parse_count(t, "--max-evals"), "n"))
+        p.add_argument("--max-evals", type=arg(lambda t: parse_count(t, "--max-evals"), "n"))
         p.add_argument("--strategy", choices=list(STRATEGIES), default="runner")
         p.add_argument("--tasks-budget",
-                       type=_arg(lambda t: parse_count(t, "--tasks-budget"), "n"),
+                       type=arg(lambda t: parse_count(t, "--tasks-budget"), "n"),
                        help="impose one shared task budget on the whole run")
-        p.add_argument("--jobs", type=_arg(_jobs, "n|auto"), default=None,
+        p.add_argument("--jobs", type=arg(_jobs, "n|auto"), default=None,
                        help="most evaluations at once (default auto: the CPU count)")
         p.add_argument("--out", default="phase2-out")
         p.add_argument("--json", action="store_true")
@@ -53,11 +61,11 @@ def add_parser(sub) -> None:
                                 "(default: the command's --min-gpu-memory)")
             p.add_argument("--parent-tf", choices=PARENT_TF_STATES, default="none",
                            help="reproduce a field parent: TF state of the launching parents")
-            p.add_argument("--env", type=_arg(_env_pair, "KEY=VALUE"), action="append",
+            p.add_argument("--env", type=arg(env_pair, "KEY=VALUE"), action="append",
                            default=[], help="set in the launching parents' environment")
             p.add_argument("--unset", action="append", default=[])
             p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
-            p.add_argument("--executor", choices=["local", "ray"], default="local",
+            p.add_argument("--executor", choices=executor_names(), default="local",
                            help="where evaluations run: this host, or a Ray cluster")
             p.add_argument("--ray-address",
                            help="with --executor ray: the cluster to join (e.g. auto, "
@@ -69,13 +77,13 @@ def add_parser(sub) -> None:
     resources = verbs.add_parser(
         "node-resources", help="the Ray resources this node offers evaluations, as JSON for "
                                "ray start --resources")
-    resources.add_argument("--num-cpus", type=_arg(lambda t: parse_count(t, "--num-cpus"), "n"),
+    resources.add_argument("--num-cpus", type=arg(lambda t: parse_count(t, "--num-cpus"), "n"),
                            help="the --num-cpus the node's ray start will use "
                                 "(default: this host's CPUs)")
 
 
 def _options(args: argparse.Namespace):
-    from harness.phase2.runner import RunOptions
+    from harness.phase2.options import RunOptions
 
     extra = {}
     if args.verb == "run":
@@ -91,14 +99,13 @@ def _options(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace, command: list[str] | None) -> int:
-    from harness.cli import UsageError
     from harness.launch import LaunchInputError
     from harness.phase2 import grid as grids
     from harness.phase2 import runner
     from harness.phase2.ledger import LedgerError
 
     if args.verb == "node-resources":
-        from harness.phase2.ray_executor import node_resources
+        from harness.phase2.ray_cluster import node_resources
 
         if command is not None:
             raise UsageError("harness phase2 node-resources: error: takes no command after --")

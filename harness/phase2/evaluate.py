@@ -19,10 +19,10 @@ from pathlib import Path
 
 from harness.command import Command
 from harness.condition import Condition
-from harness.launch import LaunchGroup, LaunchInputError
+from harness.files import LaunchFiles
+from harness.group import LaunchGroup, LaunchInputError
 from harness.limits import Limits
 from harness.outcome import Outcome
-from harness.supervise import LaunchFiles
 
 FILE_LIMIT = 1 << 20  # bytes of one log file sent back whole; larger ones send their tail
 METHOD = "phase2"
@@ -122,7 +122,7 @@ def receive(returned: Returned, dest: LaunchFiles) -> Outcome:
         (dest.dir / name).write_bytes(data)
     text = json.dumps(returned.outcome)  # log_dir, stack_dump, evidence name node paths
     text = text.replace(json.dumps(returned.node_dir)[1:-1], json.dumps(str(dest.dir))[1:-1])
-    outcome = Outcome(**json.loads(text))
+    outcome = Outcome.from_record(json.loads(text))
     if returned.kept_on_node:
         outcome.evidence.append(f"logs over {FILE_LIMIT} bytes: tails here, whole files in "
                                 f"{returned.node_dir} on {returned.node}")

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import envpolicy
+from harness import envpolicy, jsonio
 
 RUN_FILE = "run.json"
 LEDGER_FILE = "ledger.jsonl"
@@ -25,12 +25,7 @@ class LedgerError(ValueError):
 
 
 def _atomic_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(envpolicy.redact(json.dumps(data, indent=2, default=str)))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    jsonio.write_json(path, data, durable=True, filter_text=envpolicy.redact)
 
 
 @dataclass
@@ -77,16 +72,4 @@ class Ledger:
 
 def read(path: Path) -> dict[str, dict]:
     """key -> record; a torn last line (killed mid-write) is ignored, later lines win."""
-    records: dict[str, dict] = {}
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return records
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "key" in record:
-            records[record["key"]] = record
-    return records
+    return {record["key"]: record for record in jsonio.read_jsonl(path, "key")}

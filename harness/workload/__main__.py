@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import faulthandler
-import json
 import os
 import signal
 import sys
 import time
-from pathlib import Path
 
+from harness import jsonio
 from harness.workload import EXIT_FAILED, EXIT_GPU_MEMORY, EXIT_OK, args, data, events, host
 
 STACKS_ENV = "HARNESS_STACKS"
@@ -17,15 +16,8 @@ STACKS_ENV = "HARNESS_STACKS"
 
 def write_metrics(path: str | None, metrics: dict) -> None:
     """Atomic: a reader sees the old file or the whole new one, never half of it."""
-    if not path:
-        return
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(metrics, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
+    if path:
+        jsonio.write_json(path, metrics, durable=True)
 
 
 def _register_stack_dump() -> str | None:
@@ -69,6 +61,29 @@ def run(opts, log: events.EventLog) -> int:
              physical_gpus=devices.physical_gpus, strategy=devices.strategy, threads=threads,
              gpu_memory=gpu_check)
 
+    scores = _cross_validate(opts, strategy, devices, x, y, log)
+    metrics = {
+        "cv_scores": scores,
+        "cv_score_mean": sum(scores) / len(scores),
+        "n_samples": len(y),
+        "thresholds": {"I": opts.threshold_I, "P": opts.threshold_P, "R": opts.threshold_R},
+        "devices": {"kind": devices.kind, "names": devices.names, "replicas": devices.replicas},
+        "mode": opts.mode,
+        "epochs": opts.epochs,
+        "seed": opts.seed,
+        "duration_s": round(time.monotonic() - t0, 3),
+    }
+    write_metrics(opts.metrics_out, metrics)
+    log.emit(events.COMPLETED, metrics=metrics)
+    if opts.verbosity >= 1:
+        print(f"cv_score_mean={metrics['cv_score_mean']:.4f} n_samples={len(y)}", flush=True)
+    return EXIT_OK
+
+
+def _cross_validate(opts, strategy, devices, x, y, log: events.EventLog) -> list[float]:
+    """One score per fold; work_started is emitted at the first training step."""
+    from harness.workload import train
+
     if opts.mode == "search":
         splits = data.folds(len(y), opts.cv_folds, opts.seed)
     else:
@@ -86,23 +101,7 @@ def run(opts, log: events.EventLog) -> int:
         log.emit(events.FOLD_DONE, fold=fold, score=score)
         if opts.verbosity >= 1:
             print(f"fold {fold} score={score:.4f}", flush=True)
-
-    metrics = {
-        "cv_scores": scores,
-        "cv_score_mean": sum(scores) / len(scores),
-        "n_samples": len(y),
-        "thresholds": {"I": opts.threshold_I, "P": opts.threshold_P, "R": opts.threshold_R},
-        "devices": {"kind": devices.kind, "names": devices.names, "replicas": devices.replicas},
-        "mode": opts.mode,
-        "epochs": opts.epochs,
-        "seed": opts.seed,
-        "duration_s": round(time.monotonic() - t0, 3),
-    }
-    write_metrics(opts.metrics_out, metrics)
-    log.emit(events.COMPLETED, metrics=metrics)
-    if opts.verbosity >= 1:
-        print(f"cv_score_mean={metrics['cv_score_mean']:.4f} n_samples={len(y)}", flush=True)
-    return EXIT_OK
+    return scores
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from harness import jsonio
+
 START = "start"
 DEVICES = "devices"
 WORK_STARTED = "work_started"
@@ -39,16 +41,4 @@ class EventLog:
 
 def read_events(path: str | Path) -> list[dict]:
     """Every complete event in the file; a torn last line (child killed mid-write) is ignored."""
-    events: list[dict] = []
-    try:
-        text = Path(path).read_text(errors="replace")
-    except OSError:
-        return events
-    for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "event" in record:
-            events.append(record)
-    return events
+    return jsonio.read_jsonl(path, "event")

@@ -7,9 +7,8 @@ aborts during initialisation leaves the evidence of its limits behind.
 from __future__ import annotations
 
 import os
-import resource
 
-from harness import cgroup, nvml
+from harness import cgroup, nvml, rlimit
 
 THREAD_ENV = (
     "TF_NUM_INTRAOP_THREADS",
@@ -19,21 +18,9 @@ THREAD_ENV = (
     "TF_GPU_THREAD_COUNT",
     "CUDA_VISIBLE_DEVICES",
 )
-_RLIMITS = {
-    "nproc": resource.RLIMIT_NPROC,
-    "as": resource.RLIMIT_AS,
-    "stack": resource.RLIMIT_STACK,
-    "nofile": resource.RLIMIT_NOFILE,
-}
-
-
-def _finite(value: int) -> int | None:
-    return None if value == resource.RLIM_INFINITY else value
-
-
 def limits() -> dict[str, list[int | None]]:
     """rlimit name -> [soft, hard], None for unlimited."""
-    return {name: [_finite(v) for v in resource.getrlimit(res)] for name, res in _RLIMITS.items()}
+    return {name: list(pair) for name, pair in rlimit.current().items()}
 
 
 def pids_cgroup() -> dict | None:

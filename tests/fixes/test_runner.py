@@ -16,8 +16,8 @@ import pytest
 from harness import cgroup
 from harness.launch import LaunchInputError
 from harness.phase2 import RunOptions, run
-from harness.phase2.runner import check_devices
-from harness.supervise import marked
+from harness.phase2.local_executor import check_devices
+from harness.proctree import marked
 from tests.fixes.conftest import FAKE_TEMPLATE
 
 pytestmark = [pytest.mark.fixes, pytest.mark.timeout(600)]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness import matrix
+from harness.cell import run_cell
 from harness.pytest_plugin import gpu_status
 
 CELL_TIMEOUT_S = 900
@@ -34,7 +35,7 @@ class CellRunner:
     def run(self, row: matrix.Row, method: str) -> list:
         key = (row.name, method)
         if key not in self.results:
-            self.results[key] = matrix.run_cell(
+            self.results[key] = run_cell(
                 self.command, row.condition, method, self.log_root / f"{row.name}-{method}",
                 LAUNCH_TIMEOUT_S, self.stall)
         return self.results[key]

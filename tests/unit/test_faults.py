@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from harness import cgroup
-from harness.supervise import marked
+from harness.proctree import marked
 from tests.unit.conftest import FAKE
 
 MB = 1 << 20

@@ -101,7 +101,7 @@ def test_gpu_work_probe_without_nvml_is_unavailable_not_negative():
 
 
 def test_gpu_gate_reserves_memory_for_admitted_children():
-    from harness.phase2.schedule import GpuGate
+    from harness.phase2.local_executor import GpuGate
 
     gate = GpuGate(nvml.Nvml.open(FakeNvml([{"name": "A", "uuid": "GPU-1",
                                              "free": 20 * GIB}])), 8.0)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness.files import LaunchFiles
 from harness.outcome import classify, exhaustion_cause, exit_and_signal
 from harness.probes import Observed
-from harness.supervise import LaunchFiles, Observation
+from harness.supervise import Observation
 
 
 @pytest.fixture
@@ -20,7 +21,8 @@ def obs(tmp_path):
 def verdict(obs, result, seen=None, **kw):
     args = {"budget": {"backend": "none"}, "limits": {}, "events_max_delta": 0,
             "gpu_expected": False, **kw}
-    return classify(obs, result, seen or Observed(True, True), **args)
+    found = classify(obs, result, seen or Observed(True, True), **args)
+    return found.verdict, found.exit_code, found.signal, found.exhausted, found.evidence
 
 
 def test_ok(obs):

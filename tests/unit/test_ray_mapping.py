@@ -14,10 +14,11 @@ import pytest
 
 from harness import headroom
 from harness.command import Command
+from harness.files import LaunchFiles
 from harness.launch import LaunchInputError
 from harness.phase2 import evaluate
-from harness.phase2.ray_executor import Node, check, most_at_once, node_resources, nodes_of
-from harness.supervise import LaunchFiles
+from harness.phase2.ray_cluster import Node, check, node_resources, nodes_of
+from harness.phase2.ray_executor import most_at_once
 
 FAKE = Path(__file__).resolve().parent.parent / "fakes" / "child.py"
 CAPS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import matrix
+from harness.cell import run_cell
 from harness.command import reference
 from harness.condition import Condition
 from harness.phase2 import RunOptions, run
@@ -62,7 +63,7 @@ def test_records_of_field_methods_are_redacted(run_fake, planted, tmp_path):
 
 def test_reference_workload_logs_and_report_are_clean(planted, tmp_path):
     row = next(r for r in matrix.ROWS if r.name == "tight-budget")
-    outcomes = matrix.run_cell(reference(), row.condition, "subprocess-pipes",
+    outcomes = run_cell(reference(), row.condition, "subprocess-pipes",
                                tmp_path / "logs", 300, 60)
     cell = {"condition": row.name, "method": "subprocess-pipes", "expected": "x",
             "verdicts": [o.verdict for o in outcomes], "passed": True,

@@ -94,16 +94,14 @@ def test_events_from_environment(tmp_path):
 def test_metrics_write_is_atomic(tmp_path, monkeypatch):
     target = tmp_path / "metrics.json"
     workload_main.write_metrics(str(target), {"a": 1})
-    real_dump = json.dump
 
-    def torn(obj, f, **kw):
-        f.write('{"a": ')
+    def disk_full(fd):  # the new text is written but cannot be made durable
         raise OSError("disk full")
 
-    monkeypatch.setattr(json, "dump", torn)
+    monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(OSError):
         workload_main.write_metrics(str(target), {"a": 2})
-    monkeypatch.setattr(json, "dump", real_dump)
+    monkeypatch.undo()
     assert json.loads(target.read_text()) == {"a": 1}  # the reader never sees half a file
 
 

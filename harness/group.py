@@ -1,0 +1,283 @@
+"""Launch groups: launches that share one condition, one task budget and one supervisor.
+
+prepare() starts a launching parent (it sets up its TF state, then waits),
+release() starts the children of several parents at once, outcome() turns what
+the supervisor saw into an Outcome, close() kills what is left and removes the
+cgroup. The repro harness releases K siblings together; the Phase 2 runner
+admits launches one by one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+from harness import cgroup, envpolicy, limits, methods, nvml, probes
+from harness.command import Command
+from harness.condition import Condition
+from harness.files import LaunchFiles
+from harness.methods import CATALOGUE
+from harness.outcome import Outcome, build
+from harness.proctree import LAUNCH_MARKER_ENV
+from harness.supervise import SAMPLE_INTERVAL_S, Supervisor, Watch
+
+READY_TIMEOUT_S = 300.0  # parents importing/initialising TF on a loaded 2-core box
+DEFAULT_TIMEOUT_S = 900.0
+DEFAULT_STALL_TIMEOUT_S = 60.0
+
+
+class LaunchInputError(ValueError):
+    """Bad input; nothing was launched."""
+
+
+@dataclass
+class Pending:
+    """A launching parent that is starting up (setting its TF state), not yet released."""
+
+    files: LaunchFiles
+    marker: str
+    proc: subprocess.Popen | None  # None until a direct launch is released
+    ready_fd: int
+    go: dict
+    method: str
+    command: Command
+    ready: bool = False
+    parent_env: dict[str, str] | None = None  # set for direct launches: no launching parent
+    t_launch: float = 0.0
+
+
+class LaunchGroup:
+    """One condition, one budget (pids cgroup / RLIMIT_NPROC), one supervisor."""
+
+    def __init__(self, condition: Condition, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
+                 sample_interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        if timeout_s <= 0 or stall_timeout_s <= 0:
+            raise LaunchInputError("timeouts must be greater than zero")
+        self.condition = condition
+        try:
+            self.user = condition.child_ids()
+        except ValueError as exc:
+            raise LaunchInputError(str(exc)) from None
+        self.child_uid = self.user[0] if self.user else os.getuid()
+        try:
+            self.budget = limits.open_budget(condition.limits.tasks, self.child_uid,
+                                             condition.budget_backend)
+        except limits.BudgetError as exc:
+            raise LaunchInputError(str(exc)) from None
+        self.id = uuid.uuid4().hex[:8]
+        cgroup.reap_stale()  # groups of runs that were killed with SIGKILL
+        self.supervisor = Supervisor(timeout_s, stall_timeout_s, sample_interval_s)
+        self.nvml = nvml.Nvml.open()
+        self.gpus = self.nvml.gpus() if self.nvml.available else []
+        self._events_before = self.budget.group.events_max if self.budget.group else 0
+        self._count = 0
+        self._pending: list[Pending] = []  # prepared, not yet released
+        self._released: dict[Watch, Pending] = {}
+        self._final_group: dict | None = None
+
+    # -- starting ---------------------------------------------------------------------
+
+    def prepare(self, command: Command, method: str, files: LaunchFiles,
+                child_env: dict[str, str] | None = None) -> Pending:
+        """Start one launching parent; it sets up its TF state, then waits for release()."""
+        files.reset()
+        if self.user is not None:  # the child writes events/metrics here as another uid
+            for path in (files.dir, files.stdout, files.stderr):
+                os.chown(path, *self.user)
+        cond = self.condition
+        group = str(self.budget.group.path) if self.budget.group else None
+        spec = CATALOGUE[method]
+        # With TF not loaded in the parent, the harness itself is a faithful launching
+        # parent for the env-isolated methods: no extra interpreter (~80 ms here).
+        direct = spec.direct and cond.parent_tf == "none"
+        # A child under limits joins the group through the trampoline; otherwise the
+        # launching parent joins the (unlimited, tracking) group itself, so the child
+        # needs no trampoline at all and pays no extra exec. A direct child without a
+        # trampoline is tracked by ancestry, marker and its own session instead.
+        trampoline = bool(self.budget.limit is not None or cond.limits.rlimits() or self.user
+                          or (direct and spec.pdeathsig))
+        go = {"method": method, "result": str(files.parent_result),
+              "child": self._child(command, files, child_env,
+                                   group if trampoline else None)}
+        marker = f"{cgroup.owner_pid()}:{self.id}:{self._count}"
+        self._count += 1
+        env = {k: v for k, v in os.environ.items() if k not in cond.unset}
+        env.update({**cond.env, LAUNCH_MARKER_ENV: marker})
+        record = {"go": go, "env_set": envpolicy.redact_mapping(cond.env),
+                  "env_unset": list(cond.unset)}
+        if direct:
+            _write_spec(files, {"launched_by": "harness", **record})
+            pending = Pending(files, marker, None, -1, go, method, command, ready=True,
+                              parent_env=env)
+            self._pending.append(pending)
+            return pending
+        read_fd, write_fd = os.pipe()
+        boot = {"harness_pid": os.getpid(), "parent_tf": cond.parent_tf, "ready_fd": write_fd,
+                "join": None if trampoline else group}
+        _write_spec(files, {**boot, **record})
+        with open(files.parent_log, "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "harness.parent", json.dumps(boot)],
+                                    stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
+                                    pass_fds=(write_fd,), start_new_session=True)
+        os.close(write_fd)
+        pending = Pending(files, marker, proc, read_fd, go, method, command)
+        self._pending.append(pending)
+        return pending
+
+    def _child(self, command: Command, files: LaunchFiles, child_env: dict[str, str] | None,
+               group: str | None) -> dict:
+        """methods.Child's fields, as the launching parent receives them (JSON)."""
+        return {
+            "argv": list(command.argv), "cwd": command.cwd,
+            "env": {**command.env, **(child_env or {}),
+                    "HARNESS_EVENTS": str(files.events),
+                    "HARNESS_METRICS_OUT": str(files.metrics),
+                    "HARNESS_STACKS": str(files.stacks)},
+            "stdout": str(files.stdout), "stderr": str(files.stderr),
+            "workdir": str(files.dir), "group": group,
+            "rlimits": self.condition.limits.rlimits(),
+            "user": list(self.user) if self.user else None,
+        }
+
+    def release(self, pendings: list[Pending], ready_timeout_s: float = READY_TIMEOUT_S
+                ) -> list[Watch]:
+        """Wait until these parents are ready, then start all their children at once."""
+        _wait_ready([p for p in pendings if p.parent_env is None],
+                    time.monotonic() + ready_timeout_s)
+        late = self._late_rlimits()
+        watches = []
+        for pending in pendings:
+            pending.go["child"]["rlimits"].update(late)
+            if pending.parent_env is not None:
+                self._start_direct(pending)
+            else:
+                line = (json.dumps(pending.go) + "\n").encode() if pending.ready else b"\n"
+                with contextlib.suppress(BrokenPipeError):
+                    pending.proc.stdin.write(line)
+                    pending.proc.stdin.close()
+            watch = Watch(len(self.supervisor.watches), pending.proc, pending.files,
+                          pending.marker, nvml.GpuWorkProbe(self.nvml),
+                          include_root=pending.parent_env is not None)
+            self._released[watch] = pending
+            self.supervisor.add(watch)
+            self._pending.remove(pending)
+            watches.append(watch)
+        return watches
+
+    def _start_direct(self, pending: Pending) -> None:
+        child = methods.Child(**pending.go["child"])
+        pending.t_launch = time.time()
+        pending.proc = methods.start_isolated(child, pending.parent_env,
+                                              CATALOGUE[pending.method].pdeathsig)
+
+    def _late_rlimits(self) -> dict[str, int]:
+        """Known only once the parents are up: RLIMIT_NPROC = tasks the uid has + budget."""
+        budget = self.budget
+        if budget.backend != "rlimit-nproc":
+            return {}
+        budget.nproc_base = limits.uid_tasks(self.child_uid)
+        budget.notes.append(f"RLIMIT_NPROC = {budget.nproc_base} tasks uid {self.child_uid} "
+                            f"already had + budget {budget.limit}")
+        return {"nproc": budget.nproc_base + budget.limit}
+
+    # -- budget -----------------------------------------------------------------------
+
+    def tasks_in_use(self) -> int | None:
+        if self.budget.backend == "rlimit-nproc":
+            return limits.uid_tasks(self.child_uid) - (self.budget.nproc_base or 0)
+        return self.budget.group.current if self.budget.group else None
+
+    def headroom(self) -> int | None:
+        """Budget minus tasks in use now; None without a budget."""
+        used = self.tasks_in_use()
+        if self.budget.limit is None or used is None:
+            return None
+        return self.budget.limit - used
+
+    # -- results ----------------------------------------------------------------------
+
+    def outcome(self, watch: Watch, condition_name: str | None = None) -> Outcome:
+        files = watch.files
+        pending = self._released[watch]
+        group_now = self.budget.group.snapshot() if self.budget.group else self._final_group
+        events_delta = (group_now or {}).get("events_max", 0) - self._events_before
+        seen = probes.observe(files.events, [files.stdout, files.stderr],
+                              pending.command.work_pattern, pending.command.done_pattern)
+        result = _parent_result(files)
+        if pending.parent_env is not None:  # the harness was the parent: record the same
+            result = {"method": pending.method, "launched_by": "harness",
+                      "returncode": watch.obs.parent_returncode, "via_shell": False,
+                      "launch_error": None, "t_launch": pending.t_launch,
+                      "t_end": pending.t_launch + watch.obs.duration_s,
+                      "detail": {"pid": pending.proc.pid}}
+            files.parent_result.write_text(json.dumps(result, indent=2))
+        outcome = build(
+            watch.obs, result, seen, method=pending.method,
+            condition=condition_name or self.condition.name,
+            command=pending.command.display(),
+            budget={**self.budget.record(), "group_at_end": group_now},
+            limits=asdict(self.condition.limits), events_max_delta=events_delta,
+            gpu_expected=bool(self.gpus),  # on a GPU host, a run without GPU work is flagged
+            metrics=probes.read_metrics(files.metrics))
+        outcome.write(files.outcome)
+        return outcome
+
+    def close(self) -> None:
+        """Stop everything still running, then remove the cgroup."""
+        self.supervisor.interrupt("launch group closed")
+        for pending in list(self._pending):  # started but never released
+            if pending.proc is None:
+                continue
+            pending.proc.kill()
+            pending.proc.wait()
+            if pending.ready_fd >= 0:
+                os.close(pending.ready_fd)
+                pending.ready_fd = -1
+        if self.budget.group:
+            self._final_group = self.budget.group.snapshot()
+            self.budget.group.kill_all()
+            self.budget.group.remove()
+        self.nvml.close()
+
+    def __enter__(self) -> LaunchGroup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _write_spec(files: LaunchFiles, record: dict) -> None:
+    """What the launching parent was told, for people reading the logs (redacted)."""
+    files.parent_spec.write_text(envpolicy.redact(json.dumps(record, indent=2)))
+
+
+def _wait_ready(pendings: list[Pending], deadline: float) -> None:
+    waiting = {p.ready_fd: p for p in pendings}
+    while waiting and time.monotonic() < deadline:
+        readable, _, _ = select.select(list(waiting), [], [], 0.2)
+        for fd in readable:
+            pending = waiting.pop(fd)
+            pending.ready = os.read(fd, 64).startswith(b"ready")
+        for fd, pending in list(waiting.items()):
+            if pending.proc.poll() is not None:
+                waiting.pop(fd)
+    for pending in pendings:
+        os.close(pending.ready_fd)
+        pending.ready_fd = -1
+
+
+def _parent_result(files: LaunchFiles) -> dict | None:
+    try:
+        return json.loads(files.parent_result.read_text())
+    except (OSError, ValueError):
+        return None
+
+

@@ -1,0 +1,51 @@
+"""JSON files that survive a crash: atomic writes, and JSON-lines reads that skip a torn
+last line. Stdlib only: the workload and the launching parents import it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_atomic(path: str | Path, text: str, durable: bool = False) -> None:
+    """A reader sees the old file or the whole new one, never half of it; durable also
+    fsyncs, so the new file survives a power cut (ledger, results, metrics)."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, data: object, durable: bool = False,
+               filter_text: Callable[[str], str] | None = None) -> None:
+    """Atomically write data as indented JSON; filter_text may rewrite it (redaction)."""
+    text = json.dumps(data, indent=2, default=str)
+    write_atomic(path, filter_text(text) if filter_text else text, durable)
+
+
+def read_jsonl(path: str | Path, key: str) -> list[dict]:
+    """Every complete object with `key` in a JSON-lines file; a line torn by a process
+    killed mid-write, or anything else that is not such an object, is skipped."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and key in record:
+            records.append(record)
+    return records

@@ -1,0 +1,87 @@
+"""The executor contract: where the attempts of Phase 2 evaluations run.
+
+In the spirit of torch elastic's PContext: schedule() (the runner's one loop)
+calls start() with the tasks that may start, poll() for attempts that ended,
+and stop() when interrupted; the executor owns its processes or cluster and
+reports every attempt as an Attempt, whatever ran it. The retry and per-child
+need decisions are the shared RetryPolicy's, never an executor's.
+
+Executors are found by name: `harness/phase2/<name>_executor.py` defines
+`EXECUTOR`, a subclass of Executor. A new executor (Slurm, k8s Jobs) is one new
+module; `--executor <name>` finds it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from harness.group import LaunchInputError
+from harness.phase2.options import RunOptions
+from harness.phase2.policy import RetryPolicy
+from harness.phase2.task import Attempt, Task
+
+__all__ = ["Attempt", "Executor", "load", "names"]
+MODULE_SUFFIX = "_executor"
+
+
+class Executor(ABC):
+    """Runs attempts; the runner talks only to this."""
+
+    name: str
+    caps: dict[str, str]  # thread caps every child gets (env)
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+
+    @classmethod
+    @abstractmethod
+    def check(cls, opts: RunOptions) -> None:
+        """Refuse options this executor cannot honour (LaunchInputError), before anything
+        is written or launched."""
+
+    @classmethod
+    @abstractmethod
+    def open(cls, opts: RunOptions, template: list[str], policy: RetryPolicy
+             ) -> AbstractContextManager[Executor]:
+        """Connect (a cluster) or set up (a launch group); closed when the run ends."""
+
+    @property
+    @abstractmethod
+    def running(self) -> int:
+        """Attempts started and not yet reported by poll()."""
+
+    @abstractmethod
+    def start(self, ready: list[Task]) -> list[Task]:
+        """Start what may start now, in order, from tasks ready to run; the ones started."""
+
+    @abstractmethod
+    def poll(self, timeout_s: float) -> list[Attempt]:
+        """Wait up to timeout_s; the attempts that ended since the last poll."""
+
+    @abstractmethod
+    def stop(self, reason: str) -> None:
+        """Stop every running attempt now; their files are kept, they are not reported."""
+
+    @abstractmethod
+    def facts(self) -> dict:
+        """What the summary says about this executor: executor, cluster, jobs,
+        max_running, thread_caps, budget."""
+
+
+def names() -> list[str]:
+    """Every executor name, from the modules beside this one (nothing is imported)."""
+    here = str(Path(__file__).parent)
+    return sorted(m.name.removesuffix(MODULE_SUFFIX) for m in pkgutil.iter_modules([here])
+                  if m.name.endswith(MODULE_SUFFIX))
+
+
+def load(name: str) -> type[Executor]:
+    """The Executor class called name (LaunchInputError names the known ones)."""
+    if name not in names():
+        raise LaunchInputError(f"unknown executor {name!r}: use {', '.join(names())}")
+    module = importlib.import_module(f"{__package__}.{name}{MODULE_SUFFIX}")
+    return module.EXECUTOR

@@ -1,0 +1,223 @@
+"""The local executor: evaluations as children of this host, in one launch group.
+
+Admission control against the live budget headroom (the group's pids cgroup,
+or the tightest limit of the host) and GPU memory: the first child starts alone
+until its thread peak is measured at work_started, then more start while the
+headroom, less what running children may still climb to, covers one more need.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import headroom, nvml
+from harness.condition import Condition
+from harness.group import LaunchGroup, LaunchInputError
+from harness.limits import Limits
+from harness.phase2 import planning as plans
+from harness.phase2.executor import Attempt, Executor
+from harness.phase2.options import RunOptions
+from harness.phase2.policy import RetryPolicy
+from harness.phase2.schedule import TICK_S
+from harness.phase2.strategy import STRATEGIES, Strategy
+from harness.phase2.task import Task, attempt_dir
+from harness.supervise import Watch
+from harness.workload import events as ev
+
+HOST = socket.gethostname()
+
+
+class GpuGate:
+    """Admit a child only while every GPU it will use keeps --min-gpu-memory free, counting
+    children that were admitted but have not allocated yet."""
+
+    def __init__(self, handle: nvml.Nvml, min_free_gib: float) -> None:
+        self.handle, self.min_free_gib = handle, min_free_gib
+
+    def allows(self, not_yet_on_gpu: int) -> tuple[bool, str]:
+        if not self.handle.available or self.min_free_gib <= 0:
+            return True, ""
+        gpus = nvml.visible(self.handle.gpus(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        reserve = not_yet_on_gpu * self.min_free_gib * nvml.GIB
+        short = [g.index for g in gpus
+                 if g.memory_free - reserve < self.min_free_gib * nvml.GIB]
+        return (not short), (f"GPUs {short} would drop below {self.min_free_gib} GiB free"
+                             if short else "")
+
+
+def check_devices(handle: nvml.Nvml, env: dict[str, str]) -> None:
+    """Refuse a run that would silently train on CPU on a GPU host (the report's
+    "Solution C": CUDA_VISIBLE_DEVICES='' hides every GPU, without an error)."""
+    if handle.available and env.get("CUDA_VISIBLE_DEVICES") == "":
+        count = len(handle.gpus())
+        raise LaunchInputError(
+            f"CUDA_VISIBLE_DEVICES is set but empty: it hides all {count} GPUs of this host, "
+            "so every evaluation would train on CPU without an error; unset it or name the "
+            "GPUs (e.g. CUDA_VISIBLE_DEVICES=0,1)")
+
+
+def parent_env(opts: RunOptions) -> dict[str, str]:
+    """The environment the evaluations' launching parents get."""
+    env = {k: v for k, v in os.environ.items() if k not in opts.unset}
+    env.update(opts.env)
+    return env
+
+
+@dataclass
+class _Running:
+    task: Task
+    watch: Watch
+    alone: bool = True  # nothing else ran beside it at any time
+
+
+def min_gpu_memory(template: list[str], explicit: float | None) -> float:
+    """--min-gpu-memory, else the template's own --min-gpu-memory, else 0."""
+    if explicit is not None:
+        return explicit
+    if "--min-gpu-memory" in template:
+        try:
+            return float(template[template.index("--min-gpu-memory") + 1])
+        except (IndexError, ValueError):
+            return 0.0
+    return 0.0
+
+
+class LocalExecutor(Executor):
+    name = "local"
+
+    def __init__(self, group: LaunchGroup, strategy: Strategy, jobs: int | None,
+                 policy: RetryPolicy, log_root: Path, gpu_gate: GpuGate) -> None:
+        """jobs: the most children at once (None with admission "all": every task)."""
+        super().__init__(policy)
+        self.group, self.strategy, self.jobs = group, strategy, jobs
+        self.log_root, self.gpu_gate = log_root, gpu_gate
+        self.caps = plans.thread_caps(plans.cpus(), jobs or 1) if strategy.caps else {}
+        if group.budget.limit is not None:
+            self.headroom: Callable[[], int | None] = group.headroom
+        else:
+            self.headroom = lambda: headroom.tightest().headroom
+        self._running: list[_Running] = []
+        self.max_running = 0
+
+    @classmethod
+    def check(cls, opts: RunOptions) -> None:
+        if opts.ray_address:
+            raise LaunchInputError("--ray-address needs --executor ray")
+
+    @classmethod
+    @contextmanager
+    def open(cls, opts: RunOptions, template: list[str], policy: RetryPolicy
+             ) -> Iterator[LocalExecutor]:
+        with nvml.Nvml.open() as handle:
+            check_devices(handle, parent_env(opts))
+        strategy = STRATEGIES[opts.strategy]
+        jobs = opts.jobs or (None if strategy.admission == "all" else plans.cpus())
+        condition = Condition(name=f"phase2-{opts.strategy}",
+                              limits=Limits(tasks=opts.tasks_budget), parent_tf=opts.parent_tf,
+                              env=opts.env, unset=opts.unset)
+        with LaunchGroup(condition, opts.timeout_s, opts.stall_timeout_s, TICK_S) as group:
+            gate = GpuGate(group.nvml, min_gpu_memory(template, opts.min_gpu_memory))
+            yield cls(group, strategy, jobs, policy, Path(opts.out) / "evals", gate)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    # -- admission ------------------------------------------------------------------
+
+    def _admits(self) -> bool:
+        running = len(self._running)
+        if self.strategy.admission == "all":
+            return True
+        if running >= (1 if self.strategy.admission == "one" else self.jobs):
+            return False
+        if not running:
+            return True  # alone is the best a child can get; if that fails, it is final
+        need = self.policy.need.value
+        if need is None:
+            return False  # the first child is still being measured
+        free = self.headroom()
+        # A running child may climb back to its own peak or the per-child need, whichever
+        # is higher (TF drops and re-creates tf.data threads between folds).
+        reserved = sum(max(0, max(need, r.watch.obs.peak_threads) - r.watch.threads_now)
+                       for r in self._running)
+        if free is not None and free - reserved < need:
+            return False
+        not_on_gpu = sum(r.watch.gpu.result.status != "observed" for r in self._running)
+        ok, why = self.gpu_gate.allows(not_on_gpu)
+        if not ok:
+            self.policy.note(f"waiting: {why}")
+        else:
+            self.policy.decisions.append(f"admit #{running + 1}: headroom {free}, reserved "
+                                         f"for running children {reserved}, need {need}")
+        return ok
+
+    def start(self, ready: list[Task]) -> list[Task]:
+        if self.strategy.admission == "all":  # the field's Phase 2: all together
+            if ready:
+                self._start(ready)
+            return ready
+        started = []
+        for task in ready:
+            if not self._admits():
+                break
+            self._start([task])
+            started.append(task)
+        return started
+
+    def _start(self, tasks: list[Task]) -> None:
+        pendings = []
+        for task in tasks:
+            task.attempts += 1
+            files = attempt_dir(self.log_root / task.evaluation.key, task.attempts)
+            pendings.append(self.group.prepare(task.command, self.strategy.method, files,
+                                               self.caps))
+        for task, watch in zip(tasks, self.group.release(pendings), strict=True):
+            task.started_at = time.time()
+            for other in self._running:
+                other.alone = False
+            self._running.append(_Running(task, watch, alone=not self._running))
+        self.max_running = max(self.max_running, len(self._running))
+
+    # -- progress -------------------------------------------------------------------
+
+    def poll(self, timeout_s: float) -> list[Attempt]:
+        self.group.supervisor.wait(timeout_s)
+        attempts = [self._ended(watch) for watch in self.group.supervisor.tick()]
+        self._learn_need()
+        return attempts
+
+    def _ended(self, watch: Watch) -> Attempt:
+        run = next(r for r in self._running if r.watch is watch)
+        self._running.remove(run)
+        outcome = self.group.outcome(watch, condition_name=f"phase2-{self.strategy.name}")
+        alone = "it ran alone: one child does not fit this budget" if run.alone else None
+        return Attempt(run.task, outcome, HOST, at_most=alone)
+
+    def _learn_need(self) -> None:
+        """The first child's peak once its device work has started (generous margin);
+        the policy then learns from the peaks of children that complete."""
+        for run in self._running:
+            if self.policy.need.value is not None:
+                return
+            if any(e["event"] == ev.WORK_STARTED for e in ev.read_events(run.watch.files.events)):
+                self.policy.measured(run.watch.obs.peak_threads, plans.EARLY_MARGIN,
+                                     "at work_started")
+
+    def stop(self, reason: str) -> None:
+        self.group.supervisor.interrupt(f"phase2 interrupted: {reason}")
+        self._running.clear()
+
+    def facts(self) -> dict:
+        return {"executor": self.name, "cluster": None,
+                "jobs": self.jobs or self.max_running, "max_running": self.max_running,
+                "thread_caps": self.caps, "budget": self.group.budget.record()}
+
+
+EXECUTOR = LocalExecutor

@@ -1,0 +1,74 @@
+"""The retry and per-child need policy every executor's attempts go through.
+
+thread_exhaustion is the one verdict worth another attempt, and only when the
+child could be given more (it shared the budget with others, or got less than the
+largest grant): then the per-child need grows and the task waits a back-off
+before it is queued again. Every other verdict is final. Completed children
+teach the need their peaks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from harness.phase2 import planning as plans
+from harness.phase2.task import Attempt
+from harness.verdict import Verdict
+
+MAX_ATTEMPTS = 3
+RETRY_BACKOFF_S = 1.0  # doubles per attempt
+
+
+@dataclass
+class RetryPolicy:
+    retries: bool = True
+    max_attempts: int = MAX_ATTEMPTS
+    backoff_s: float = RETRY_BACKOFF_S
+    cap: int | None = None  # the largest need an executor can grant (a cluster's largest node)
+    need: plans.Need = field(default_factory=plans.Need)
+    decisions: list[str] = field(default_factory=list)
+
+    def note(self, decision: str) -> None:
+        """Record a decision, once when the same one repeats (a wait across ticks)."""
+        if not self.decisions or self.decisions[-1] != decision:
+            self.decisions.append(decision)
+
+    def seed(self, peak: int | None, where: str) -> None:
+        """Start from a peak measured before this run instead of measuring one child."""
+        if peak:
+            self.need.value = plans.need_from_peak(peak)
+            self.note(f"per-child need {self.need.value} from a peak of {peak} threads "
+                      f"measured earlier in {where}")
+
+    def measured(self, peak: int, margin: float, where: str) -> None:
+        """A first need from a peak seen while the run goes (e.g. at work_started)."""
+        if self.need.value is None:
+            self.need.value = plans.need_from_peak(peak, margin)
+            self.note(f"measured {peak} threads {where}: per-child need {self.need.value}")
+
+    def settle(self, attempt: Attempt) -> bool:
+        """Record the attempt's verdict and learn from it; True when it runs again."""
+        task, outcome = attempt.task, attempt.outcome
+        task.verdicts.append(outcome.verdict)
+        if outcome.verdict == Verdict.OK:
+            first = self.need.value is None
+            self.need.completed(outcome.peak_threads)
+            if first and self.need.value is not None:
+                self.note(f"measured {outcome.peak_threads} threads on {attempt.node}: "
+                          f"per-child need {self.need.value}")
+            return False
+        if outcome.verdict != Verdict.THREAD_EXHAUSTION:
+            return False
+        if attempt.at_most:
+            outcome.evidence.append(attempt.at_most)
+            return False
+        if not self.retries or task.attempts >= self.max_attempts:
+            return False
+        base = max(self.need.value or 0, attempt.grant or 0, outcome.peak_threads) or 1
+        self.need.bump(base, cap=self.cap)
+        task.not_before = time.monotonic() + self.backoff_s * 2 ** (task.attempts - 1)
+        within = f" within its grant of {attempt.grant}" if attempt.grant else ""
+        self.note(f"{task.evaluation.key}: thread_exhaustion on attempt {task.attempts}"
+                  f"{within}; retry, per-child need now {self.need.value}")
+        return True

@@ -1,0 +1,43 @@
+"""A task: one evaluation of the grid across its attempts; an attempt that ended, as
+every executor reports it; and where each attempt's files go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.command import Command
+from harness.files import LaunchFiles
+from harness.outcome import Outcome
+from harness.phase2.grid import Evaluation
+
+
+@dataclass
+class Task:
+    evaluation: Evaluation
+    command: Command
+    attempts: int = 0
+    not_before: float = 0.0  # monotonic: a retry waits out its back-off
+    verdicts: list[str] = field(default_factory=list)
+    started_at: float = 0.0  # wall clock, of the latest attempt
+
+
+@dataclass
+class Attempt:
+    """One attempt of one evaluation that ended, as any executor reports it."""
+
+    task: Task
+    outcome: Outcome
+    node: str  # the host that ran it
+    grant: int | None = None  # tasks the executor gave this child, where it knows
+    # Why this child could not have been given more (it ran alone on the budget, it had
+    # the largest node): an exhaustion then is final, not a reason to retry.
+    at_most: str | None = None
+
+
+def attempt_dir(root: Path, attempt: int) -> LaunchFiles:
+    """attempt-N, skipping dirs a killed earlier run left (their logs are evidence)."""
+    n = attempt
+    while (root / f"attempt-{n}").exists():
+        n += 1
+    return LaunchFiles(root / f"attempt-{n}")
