@@ -14,7 +14,8 @@ import pytest
 
 FULL_DESC = "run the whole reproduction matrix (every method in every row, extra rows)"
 REPORT_DIR_DESC = "where the repro report goes (repro.json, repro.md; logs/ below it)"
-STALL_DESC = "seconds without output/events/CPU before a repro launch counts as stalled"
+STALL_DESC = ("seconds without output, events, log growth or writes before a repro launch "
+              "counts as stalled (idle or busy)")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,5 +1,5 @@
 """Hang verdict latency after the last progress, and time to reap the tree after the
-verdict, for a child that writes, then blocks (median of 5)."""
+verdict, for a child that blocks (idle) and one that spins (busy), median of 5 each."""
 
 from __future__ import annotations
 
@@ -14,28 +14,33 @@ from harness.command import Command
 STALL_TIMEOUT_S = 5.0
 RUNS = 5
 FAKE = Path(__file__).resolve().parent.parent / "tests" / "fakes" / "child.py"
+KINDS = {"idle": ("sleep", "600"), "busy": ("spin",)}
+
+
+def _measure(kind: str, runs: int, tmp: str) -> dict[str, list[float]]:
+    detect, verdict, reap = [], [], []
+    for i in range(runs):
+        spec = launch.LaunchSpec(Command((sys.executable, str(FAKE), *KINDS[kind])),
+                                 "subprocess-pipes", log_dir=Path(tmp, f"{kind}-{i}"),
+                                 stall_timeout_s=STALL_TIMEOUT_S)
+        [o] = launch.run(spec)
+        assert o.verdict == "hang", o.evidence
+        t = o.timeline
+        detect.append(t["stopped"] - t["last_progress"])
+        verdict.append(t["reaped"] - t["last_progress"])
+        reap.append(t["reaped"] - t["stopped"])
+    return {"detect_s": detect, "verdict_s": verdict, "reap_s": reap}
 
 
 def run(runs: int = RUNS) -> dict:
-    detect, verdict, reap = [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-hang-") as tmp:
-        for i in range(runs):
-            spec = launch.LaunchSpec(Command((sys.executable, str(FAKE), "sleep", "600")),
-                                     "subprocess-pipes", log_dir=Path(tmp, str(i)),
-                                     stall_timeout_s=STALL_TIMEOUT_S)
-            [o] = launch.run(spec)
-            assert o.verdict == "hang", o.evidence
-            t = o.timeline
-            detect.append(t["stopped"] - t["last_progress"])
-            verdict.append(t["reaped"] - t["last_progress"])
-            reap.append(t["reaped"] - t["stopped"])
-    result = {"stall_timeout_s": STALL_TIMEOUT_S, "detect_s": detect, "verdict_s": verdict,
-              "reap_s": reap}
-    save("hang_latency",
-         f"hang latency: stall detected {median(detect):.2f} s and verdict with tree reaped "
-         f"{median(verdict):.2f} s after the last progress (stall-timeout "
-         f"{STALL_TIMEOUT_S:g} s, bound {STALL_TIMEOUT_S + 2:g} s); reap after verdict "
-         f"{median(reap):.2f} s (median of {runs})", result)
+        result = {kind: _measure(kind, runs, tmp) for kind in KINDS}
+    parts = [f"{kind}: detected {median(r['detect_s']):.2f} s, verdict with tree reaped "
+             f"{median(r['verdict_s']):.2f} s after the last progress, reap "
+             f"{median(r['reap_s']):.2f} s" for kind, r in result.items()]
+    save("hang_latency", f"hang latency (stall-timeout {STALL_TIMEOUT_S:g} s, bound "
+         f"{STALL_TIMEOUT_S + 2:g} s, median of {runs}): " + "; ".join(parts),
+         {"stall_timeout_s": STALL_TIMEOUT_S, **result})
     return result
 
 

@@ -88,4 +88,5 @@ def add_supervision_options(p: argparse.ArgumentParser, timeout: float, stall: f
     p.add_argument("--timeout", type=arg(seconds, "seconds"), default=timeout,
                    help=f"overall limit per launch (default {timeout:g} s)")
     p.add_argument("--stall-timeout", type=arg(seconds, "seconds"), default=stall,
-                   help=f"no output, events or CPU for this long = stalled (default {stall:g} s)")
+                   help=f"no output, events, log growth or writes for this long = stalled, "
+                        f"idle or busy (default {stall:g} s)")

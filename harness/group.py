@@ -23,6 +23,7 @@ from harness import cgroup, envpolicy, limits, methods, nvml, probes
 from harness.command import Command
 from harness.condition import Condition
 from harness.files import LaunchFiles
+from harness.gpuwork import GpuWorkProbe
 from harness.methods import CATALOGUE
 from harness.outcome import Outcome, build
 from harness.proctree import LAUNCH_MARKER_ENV
@@ -51,6 +52,7 @@ class Pending:
     ready: bool = False
     parent_env: dict[str, str] | None = None  # set for direct launches: no launching parent
     t_launch: float = 0.0
+    cuda_visible_devices: str | None = None  # as the child will see it
 
 
 class LaunchGroup:
@@ -113,10 +115,11 @@ class LaunchGroup:
         env.update({**cond.env, LAUNCH_MARKER_ENV: marker})
         record = {"go": go, "env_set": envpolicy.redact_mapping(cond.env),
                   "env_unset": list(cond.unset)}
+        cvd = {**env, **go["child"]["env"]}.get("CUDA_VISIBLE_DEVICES")
         if direct:
             _write_spec(files, {"launched_by": "harness", **record})
             pending = Pending(files, marker, None, -1, go, method, command, ready=True,
-                              parent_env=env)
+                              parent_env=env, cuda_visible_devices=cvd)
             self._pending.append(pending)
             return pending
         read_fd, write_fd = os.pipe()
@@ -128,7 +131,8 @@ class LaunchGroup:
                                     stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
                                     pass_fds=(write_fd,), start_new_session=True)
         os.close(write_fd)
-        pending = Pending(files, marker, proc, read_fd, go, method, command)
+        pending = Pending(files, marker, proc, read_fd, go, method, command,
+                          cuda_visible_devices=cvd)
         self._pending.append(pending)
         return pending
 
@@ -153,8 +157,11 @@ class LaunchGroup:
         _wait_ready([p for p in pendings if p.parent_env is None],
                     time.monotonic() + ready_timeout_s)
         late = self._late_rlimits()
+        # Before any child starts: the devices' state now is each probe's baseline.
+        gpu_probes = [GpuWorkProbe(self.nvml, nvml.visible(self.gpus, p.cuda_visible_devices))
+                      for p in pendings]
         watches = []
-        for pending in pendings:
+        for pending, gpu_probe in zip(pendings, gpu_probes, strict=True):
             pending.go["child"]["rlimits"].update(late)
             if pending.parent_env is not None:
                 self._start_direct(pending)
@@ -164,7 +171,7 @@ class LaunchGroup:
                     pending.proc.stdin.write(line)
                     pending.proc.stdin.close()
             watch = Watch(len(self.supervisor.watches), pending.proc, pending.files,
-                          pending.marker, nvml.GpuWorkProbe(self.nvml),
+                          pending.marker, gpu_probe,
                           include_root=pending.parent_env is not None)
             self._released[watch] = pending
             self.supervisor.add(watch)

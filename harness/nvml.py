@@ -4,13 +4,15 @@ and which processes run compute work on them.
 Everything takes the NVML module as a parameter so the logic is testable with
 a fake module object on machines without a GPU. Without nvidia-ml-py or a
 driver, `Nvml.open()` returns a handle whose `available` is False and whose
-`reason` says why: callers report "unavailable", never "no GPU work".
+`reason` says why: callers report "unknown", never "no GPU work". MIG instances
+are devices of their own (uuid MIG-...), with their own memory; per-device
+queries that a device does not support (utilisation on MIG) answer None.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -26,6 +28,11 @@ class Gpu:
     memory_total: int
     memory_free: int
     compute_mode: str  # DEFAULT | EXCLUSIVE_THREAD | PROHIBITED | EXCLUSIVE_PROCESS
+    mig_of: int | None = None  # a MIG instance: the index of its GPU
+
+    @property
+    def memory_used(self) -> int:
+        return self.memory_total - self.memory_free
 
 
 _COMPUTE_MODES = {0: "DEFAULT", 1: "EXCLUSIVE_THREAD", 2: "PROHIBITED", 3: "EXCLUSIVE_PROCESS"}
@@ -41,6 +48,7 @@ class Nvml:
     def __init__(self, module: Any | None, reason: str = "") -> None:
         self._nvml = module
         self.reason = reason
+        self._by_uuid: dict[str, Any] = {}
 
     @property
     def available(self) -> bool:
@@ -82,45 +90,92 @@ class Nvml:
             return []
         return [(i, nvml.nvmlDeviceGetHandleByIndex(i)) for i in range(nvml.nvmlDeviceGetCount())]
 
-    def gpus(self) -> list[Gpu]:
+    def _mig_handles(self, handle: Any) -> list[Any]:
+        """The MIG instances of a GPU in MIG mode ([] otherwise, or where unsupported)."""
         nvml = self._nvml
+        try:
+            if nvml.nvmlDeviceGetMigMode(handle)[0] != 1:
+                return []
+            count = nvml.nvmlDeviceGetMaxMigDeviceCount(handle)
+        except Exception:  # NotSupported on GPUs without MIG, or an older driver
+            return []
         found = []
-        for index, handle in self._handles():
-            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
-            mode = _COMPUTE_MODES.get(nvml.nvmlDeviceGetComputeMode(handle), "UNKNOWN")
-            found.append(Gpu(index, _text(nvml.nvmlDeviceGetName(handle)),
-                             _text(nvml.nvmlDeviceGetUUID(handle)),
-                             int(memory.total), int(memory.free), mode))
+        for i in range(count):
+            try:
+                found.append(nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, i))
+            except Exception:  # an empty slot
+                continue
         return found
 
-    def compute_pids(self) -> dict[int, set[int]]:
-        """GPU index -> pids running compute work there."""
+    def _gpu(self, index: int, handle: Any, mig_of: int | None = None) -> Gpu:
         nvml = self._nvml
-        return {
-            index: {int(p.pid) for p in nvml.nvmlDeviceGetComputeRunningProcesses(handle)}
-            for index, handle in self._handles()
-        }
+        memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+        try:
+            mode = _COMPUTE_MODES.get(nvml.nvmlDeviceGetComputeMode(handle), "UNKNOWN")
+        except Exception:  # MIG instances have no compute mode of their own
+            mode = "UNKNOWN"
+        gpu = Gpu(index, _text(nvml.nvmlDeviceGetName(handle)),
+                  _text(nvml.nvmlDeviceGetUUID(handle)), int(memory.total), int(memory.free),
+                  mode, mig_of)
+        self._by_uuid[gpu.uuid] = handle
+        return gpu
 
-    def utilization(self) -> dict[int, int]:
-        """GPU index -> SM utilisation percent over the driver's last sample period."""
-        nvml = self._nvml
-        return {index: int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-                for index, handle in self._handles()}
+    def gpus(self) -> list[Gpu]:
+        """Every device: whole GPUs, and the MIG instances of GPUs in MIG mode."""
+        found = []
+        for index, handle in self._handles():
+            found.append(self._gpu(index, handle))
+            found += [self._gpu(index, mig, mig_of=index) for mig in self._mig_handles(handle)]
+        return found
+
+    def _handle(self, gpu: Gpu) -> Any:
+        if gpu.uuid not in self._by_uuid:
+            self.gpus()
+        return self._by_uuid[gpu.uuid]
+
+    def processes(self, gpu: Gpu) -> dict[int, int]:
+        """pid -> bytes used, for compute and graphics processes on this device. Inside a
+        container these are the host's PIDs."""
+        nvml, handle = self._nvml, self._handle(gpu)
+        found: dict[int, int] = {}
+        for query in (nvml.nvmlDeviceGetComputeRunningProcesses,
+                      getattr(nvml, "nvmlDeviceGetGraphicsRunningProcesses", None)):
+            try:
+                listed = query(handle) if query else []
+            except Exception:  # graphics lists are NotSupported on many compute GPUs
+                continue
+            for proc in listed:
+                found[int(proc.pid)] = int(getattr(proc, "usedGpuMemory", 0) or 0)
+        return found
+
+    def memory_used(self, gpu: Gpu) -> int:
+        return int(self._nvml.nvmlDeviceGetMemoryInfo(self._handle(gpu)).used)
+
+    def utilization(self, gpu: Gpu) -> int | None:
+        """SM utilisation percent over the driver's last sample period; None where the
+        device does not report it (MIG instances)."""
+        try:
+            return int(self._nvml.nvmlDeviceGetUtilizationRates(self._handle(gpu)).gpu)
+        except Exception as exc:
+            if "Not Supported" in str(exc) or "NotSupported" in type(exc).__name__:
+                return None
+            raise
 
 
 def visible(gpus: list[Gpu], cuda_visible_devices: str | None) -> list[Gpu]:
     """The GPUs a CUDA process would see under CUDA_VISIBLE_DEVICES (None: unset).
 
     CUDA semantics: an empty value hides every GPU; entries are indices or UUID
-    prefixes; the list stops at the first entry that matches nothing.
+    prefixes (GPU-..., MIG-...); the list stops at the first entry that matches nothing.
     """
-    if cuda_visible_devices is None:
-        return list(gpus)
+    if cuda_visible_devices is None:  # a GPU in MIG mode is used through its instances
+        split = {g.mig_of for g in gpus if g.mig_of is not None}
+        return [g for g in gpus if g.mig_of is not None or g.index not in split]
     chosen: list[Gpu] = []
     for entry in (e.strip() for e in cuda_visible_devices.split(",")):
         match = None
         if entry.isdigit():
-            match = next((g for g in gpus if g.index == int(entry)), None)
+            match = next((g for g in gpus if g.mig_of is None and g.index == int(entry)), None)
         elif entry:
             match = next((g for g in gpus if g.uuid.startswith(entry)), None)
         if match is None:
@@ -132,40 +187,3 @@ def visible(gpus: list[Gpu], cuda_visible_devices: str | None) -> list[Gpu]:
 def short_of_memory(gpus: list[Gpu], min_free_gib: float) -> list[Gpu]:
     """GPUs with less free memory than min_free_gib."""
     return [g for g in gpus if g.memory_free < min_free_gib * GIB]
-
-
-@dataclass
-class GpuWork:
-    """What NVML saw of one launch: status is observed | not_observed | unavailable."""
-
-    status: str
-    reason: str = ""
-    pids: list[int] = field(default_factory=list)
-    max_utilization: int = 0
-    samples: int = 0
-
-    def record(self) -> dict:
-        return asdict(self)
-
-
-class GpuWorkProbe:
-    """Samples NVML while a launch runs: did any process of its tree compute on a GPU?"""
-
-    def __init__(self, nvml: Nvml) -> None:
-        self._nvml = nvml
-        self.result = GpuWork("not_observed" if nvml.available else "unavailable", nvml.reason)
-
-    def sample(self, tree_pids: set[int]) -> None:
-        if not self._nvml.available:
-            return
-        try:
-            on_gpu = set().union(*self._nvml.compute_pids().values()) & tree_pids
-            busy = max(self._nvml.utilization().values(), default=0)
-        except Exception as exc:  # a driver error mid-run is evidence, not a crash
-            self.result.reason = f"NVML query failed: {exc}"
-            return
-        self.result.samples += 1
-        if on_gpu:
-            self.result.status = "observed"
-            self.result.pids = sorted(set(self.result.pids) | on_gpu)
-            self.result.max_utilization = max(self.result.max_utilization, busy)

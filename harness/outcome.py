@@ -13,7 +13,7 @@ import signal
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from harness import envpolicy, jsonio
+from harness import envpolicy, exhaustion, gpuwork, jsonio
 from harness.limits import TRAMPOLINE_TAG
 from harness.pipes import BLOCKED_WRITE
 from harness.probes import Observed, search_file, tail
@@ -21,15 +21,10 @@ from harness.supervise import Observation
 from harness.verdict import VERDICTS, Verdict
 
 __all__ = ["VERDICTS", "Classification", "Outcome", "Verdict", "build", "classify"]
-THREAD_EXHAUSTION_RE = re.compile(
-    r"pthread_create(\(\))? failed|creation via pthread_create|can't start new thread"
-    r"|Resource temporarily unavailable|fork: retry|Cannot fork|BlockingIOError: \[Errno 11\]"
-    r"|std::system_error.*(Resource temporarily unavailable|EAGAIN)"
-    r"|cannot allocate memory for thread-local data",  # glibc, when a new thread's TLS fails
-    re.IGNORECASE)
 LAUNCH_ERROR_RE = re.compile(rf"{TRAMPOLINE_TAG}: cannot exec|: not found$|"
                              r"No such file or directory$|Permission denied$")
 STDERR_TAIL_BYTES = 2000
+BUSY_CORE_SHARE = 0.25  # CPU per wall second without progress that makes a stall "busy"
 
 
 @dataclass
@@ -58,6 +53,7 @@ class Outcome:
     stack_dump: str | None = None
     command: str = ""
     timeline: dict = field(default_factory=dict)
+    peak_vms: int = 0  # the largest VmSize one process of the launch reached (sampled)
 
     def __post_init__(self) -> None:
         self.verdict = Verdict(self.verdict)
@@ -118,10 +114,24 @@ def _first_match(paths: list[Path], pattern: re.Pattern[str]) -> str | None:
     return next((line[:300] for p in paths if (line := search_file(p, pattern))), None)
 
 
-def exhaustion_cause(budget: dict, limits: dict, events_max_delta: int) -> str:
+DEFAULT_STACK_BYTES = 8 << 20  # glibc's thread stack when RLIMIT_STACK is not set here
+
+
+def address_space_shown(limits: dict, peak_vms: int) -> bool:
+    """The launch's own numbers show RLIMIT_AS ran out: its largest process came within one
+    thread stack of the limit, so the next stack could not be mapped."""
+    limit = limits.get("address_space")
+    stack = limits.get("stack") or DEFAULT_STACK_BYTES
+    return bool(limit and peak_vms and limit - peak_vms < stack)
+
+
+def exhaustion_cause(budget: dict, limits: dict, events_max_delta: int,
+                     peak_vms: int = 0) -> str:
+    """Which limit ran out, from the launch's evidence: the budget's own counter, the
+    address space it reached; RLIMIT_NPROC where that is the budget's backend."""
     if events_max_delta > 0:
         return "pids cgroup (pids.max)"
-    if limits.get("address_space"):
+    if address_space_shown(limits, peak_vms):
         return "address space (RLIMIT_AS): thread stacks could not be mapped"
     if budget.get("backend") == "rlimit-nproc":
         return "RLIMIT_NPROC (ulimit -u)"
@@ -145,13 +155,12 @@ def classify(obs: Observation, result: dict | None, seen: Observed, *, budget: d
         return Classification(Verdict.PIPE_DEADLOCK, exit_code, sig,
                               evidence=[*obs.stall_evidence, *evidence])
     failed = exit_code != 0 or sig is not None or obs.stalled or obs.timed_out
-    thread_line = _first_match(logs, THREAD_EXHAUSTION_RE)
-    if failed and (thread_line or events_max_delta > 0):
-        return _exhausted(exit_code, sig, evidence, thread_line,
-                          exhaustion_cause(budget, limits, events_max_delta), events_max_delta)
+    found = exhaustion.find(logs) if failed else None
+    if failed and (found or events_max_delta > 0):
+        return _exhausted(found, exit_code, sig, evidence, obs, budget, limits,
+                          events_max_delta)
     if obs.stalled:
-        evidence += ["no output, events or CPU activity for the stall timeout",
-                     *obs.stall_evidence]
+        evidence += [*_stall_story(obs), *obs.stall_evidence]
         evidence.append(f"stacks: {obs.stack_dump}" if obs.stack_dump else "no stack dump")
         return Classification(Verdict.HANG, exit_code, sig, evidence=evidence)
     if obs.timed_out:
@@ -165,15 +174,35 @@ def classify(obs: Observation, result: dict | None, seen: Observed, *, budget: d
     return _exited(exit_code, seen, obs.gpu_work, gpu_expected, evidence)
 
 
-def _exhausted(exit_code: int | None, sig: int | None, evidence: list[str],
-               thread_line: str | None, cause: str, events_max_delta: int) -> Classification:
-    if thread_line:
-        evidence.append(thread_line)
+def _exhausted(found: exhaustion.Match | None, exit_code: int | None, sig: int | None,
+               evidence: list[str], obs: Observation, budget: dict, limits: dict,
+               events_max_delta: int) -> Classification:
+    cause = exhaustion_cause(budget, limits, events_max_delta, obs.peak_vms)
+    if found:
+        evidence.append(found.line)
+        evidence.append(f"{found.runtime}: a thread or process could not be created")
     if events_max_delta > 0:
         evidence.append(f"pids.events max +{events_max_delta}: the cgroup refused "
                         f"{events_max_delta} thread/process creations")
+    elif budget.get("group"):
+        evidence.append("pids.events max did not move: the budget's cgroup refused nothing")
+    if limits.get("address_space"):
+        evidence.append(f"peak VmSize {obs.peak_vms >> 20} MiB of RLIMIT_AS "
+                        f"{limits['address_space'] >> 20} MiB (thread stacks "
+                        f"{(limits.get('stack') or DEFAULT_STACK_BYTES) >> 20} MiB each)")
     evidence.append(f"exhausted: {cause}")
     return Classification(Verdict.THREAD_EXHAUSTION, exit_code, sig, cause, evidence)
+
+
+def _stall_story(obs: Observation) -> list[str]:
+    """Idle (blocked) or busy (spinning): both made no progress for the stall timeout."""
+    if obs.stall_s and obs.stall_cpu_s >= BUSY_CORE_SHARE * obs.stall_s:
+        return [f"busy without progress: the tree burned {obs.stall_cpu_s:.1f} CPU-s in "
+                f"{obs.stall_s:.1f} s with no output, events, log growth or writes (a spin, "
+                "or a collective waiting on a dead peer)",
+                "if this silent phase is legitimate, raise --stall-timeout"]
+    return [f"no output, events, log growth or writes for {obs.stall_s:.1f} s, and idle "
+            f"({obs.stall_cpu_s:.1f} CPU-s): blocked"]
 
 
 def _exited(exit_code: int | None, seen: Observed, gpu_work: dict, gpu_expected: bool,
@@ -189,17 +218,19 @@ def _exited(exit_code: int | None, seen: Observed, gpu_work: dict, gpu_expected:
             "exited 0 without reporting completion"])
     if seen.completed is None:
         evidence.append("completion inferred from exit 0 (no events, no --done-pattern)")
-    devices_kind = (seen.devices or {}).get("kind")
-    if gpu_expected and (gpu_work.get("status") != "observed" or devices_kind == "cpu"):
-        evidence.append(f"GPUs present but NVML saw no compute work by this launch "
-                        f"(nvml: {gpu_work.get('status')}, devices: {devices_kind})")
+    if gpu_expected and gpu_work.get("status") == "not_observed":
+        said = ", ".join(f"{k} {v}" for k, v in gpu_work.get("sources", {}).items())
+        evidence.append(f"GPUs present but no source saw GPU work by this launch ({said})")
         return Classification(Verdict.NO_GPU_WORK, 0, evidence=evidence)
+    if gpu_expected and gpu_work.get("status") == "unknown":
+        evidence.append(f"GPU work unknown: {gpu_work.get('reason') or 'no source could tell'}")
     return Classification(Verdict.OK, 0, evidence=evidence)
 
 
 def build(obs: Observation, result: dict | None, seen: Observed, *, method: str,
           condition: str, command: str, budget: dict, limits: dict, events_max_delta: int,
           gpu_expected: bool, metrics: dict | None) -> Outcome:
+    obs.gpu_work = gpuwork.judge(obs.gpu_work, seen.devices)
     found = classify(obs, result, seen, budget=budget, limits=limits,
                      events_max_delta=events_max_delta, gpu_expected=gpu_expected)
     evidence = found.evidence
@@ -219,4 +250,5 @@ def build(obs: Observation, result: dict | None, seen: Observed, *, method: str,
         budget=budget, exhausted=found.exhausted,
         stderr_tail=tail(obs.files.stderr, STDERR_TAIL_BYTES), log_dir=str(obs.files.dir),
         evidence=[*evidence, *seen.evidence], devices=seen.devices, metrics=metrics,
-        stack_dump=obs.stack_dump, command=command, timeline=obs.timeline)
+        stack_dump=obs.stack_dump, command=command, timeline=obs.timeline,
+        peak_vms=obs.peak_vms)

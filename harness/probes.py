@@ -2,7 +2,7 @@
 
 The reference workload writes lifecycle events; a foreign command is matched
 with --work-pattern / --done-pattern on its output. GPU work is observed
-separately by NVML while the launch runs (see nvml.GpuWorkProbe).
+separately by NVML while the launch runs (see gpuwork.py).
 """
 
 from __future__ import annotations
@@ -67,6 +67,10 @@ def observe(events_path: Path, logs: list[Path], work_pattern: str | None,
         if devices is not None:
             seen.devices = {k: devices.get(k) for k in ("kind", "names", "replicas",
                                                         "physical_gpus", "threads")}
+            # The program's own account: per-device bytes, at completion where it got there.
+            done = by_name.get(ev.COMPLETED) or {}
+            seen.devices["device_bytes"] = done.get("device_bytes",
+                                                    devices.get("device_bytes"))
         if ev.FAILED in by_name:
             seen.failed = by_name[ev.FAILED].get("reason")
     for name, pattern in (("work_started", work_pattern), ("completed", done_pattern)):

@@ -11,7 +11,7 @@ from rich.table import Table
 from harness import envpolicy
 from harness.matrix import FIELD_METHODS, METHODS, ROWS
 from harness.outcome import Outcome
-from harness.verdict import styled
+from harness.verdict import styled, tally
 
 
 def _flag(value: bool | None) -> str:
@@ -119,12 +119,24 @@ def _cuda_hidden(by_row: dict[str, list[dict]]) -> list[str]:
 
 
 def _address_space(by_row: dict[str, list[dict]]) -> list[str]:
-    cells = by_row.get("address-space")
-    if not cells:
-        return []
-    causes = {c.get("exhausted") for c in cells if c.get("exhausted")}
-    return ["RLIMIT_AS produced the same pthread_create EAGAIN as a task limit; "
-            f"cause identified: {'; '.join(sorted(causes)) or 'none'}."]
+    """What the address-space rows showed, cause by cause, as the launches measured it."""
+    found = []
+    for row in ("address-space", "stack-limit"):
+        cells = by_row.get(row)
+        if not cells:
+            continue
+        lost = [c for c in cells if "thread_exhaustion" in c["verdicts"]]
+        fine = [c["method"] for c in cells if set(c["verdicts"]) == {"ok"}]
+        if not lost:
+            found.append(f"{row}: no method ran out of threads "
+                         f"({', '.join(sorted({v for c in cells for v in c['verdicts']}))}).")
+            continue
+        causes = tally(c.get("exhausted") or "not determined" for c in lost)
+        found.append(f"{row}: {len(lost)} of {len(cells)} methods ended in thread_exhaustion "
+                     "(pthread_create's EAGAIN, as under a task limit); cause by the launches' "
+                     "own numbers: " + "; ".join(f"{k} ({n})" for k, n in causes.items())
+                     + f"; completed: {', '.join(fine) or 'none'}.")
+    return found
 
 
 def _thread_caps(by_row: dict[str, list[dict]]) -> list[str]:

@@ -1,5 +1,6 @@
 """Stack dumps of a stalled launch: faulthandler through the signal the workload
-registered (its `start` event names it), then py-spy for every Python process."""
+registered (its `start` event names it), py-spy for every Python process, and the
+kernel's view of every process (wait channel, syscall, kernel stack) for the rest."""
 
 from __future__ import annotations
 
@@ -51,9 +52,27 @@ def _pyspy(files: LaunchFiles, procs: list[psutil.Process]) -> None:
             f.write(dump.stdout + dump.stderr)
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError as exc:
+        return f"({exc.strerror})"
+
+
+def _kernel(files: LaunchFiles, procs: list[psutil.Process]) -> None:
+    """Where each process is in the kernel: blocked (a wait channel) or running (none)."""
+    with open(files.stacks, "a") as f:
+        for proc in procs:
+            base = f"/proc/{proc.pid}"
+            f.write(f"--- kernel view of {describe(proc)}: wchan {_read(base + '/wchan')}, "
+                    f"syscall {_read(base + '/syscall')} ---\n{_read(base + '/stack')}\n")
+
+
 def dump(files: LaunchFiles, procs: list[psutil.Process]) -> str | None:
     """Dump what procs are doing into files.stacks; its path, or None if nothing came."""
     _faulthandler(files)
     _pyspy(files, procs)
+    _kernel(files, procs)
     path = files.stacks
     return str(path) if path.exists() and path.stat().st_size else None

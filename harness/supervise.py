@@ -2,12 +2,13 @@
 (pipes.py, stacks.py), kill whole trees (proctree.py), and count what is left.
 
 One single-threaded loop watches every launch of a group. A launch makes
-progress while its tree writes output (bytes written, from /proc/PID/io),
-appends events, or burns CPU; it *stalls* after stall_timeout_s with none of
-these (blocked: deadlock, pipe, lock) and *times out* after timeout_s whatever
-it does. Shutdown follows torch.distributed.elastic: SIGTERM, one grace
-period, SIGKILL; the launching parent is spared until its child is gone so it
-can still write the output it captured.
+progress while its tree writes (bytes written, from /proc/PID/io), appends
+events or grows its log files; it *stalls* after stall_timeout_s with none of
+these, whether it is blocked (deadlock, pipe, lock) or burning CPU without
+result (a spin, a collective waiting on a dead peer), and *times out* after
+timeout_s while still making progress. Shutdown follows torch.distributed.elastic:
+SIGTERM, one grace period, SIGKILL; the launching parent is spared until its child
+is gone so it can still write the output it captured.
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from harness import nvml, stacks
+from harness import stacks
 from harness.files import LaunchFiles
+from harness.gpuwork import GpuWorkProbe
 from harness.pipes import held_pipes, pipe_block
 from harness.proctree import alive, descendants, describe, marked, ppid_map, terminate
 
 SAMPLE_INTERVAL_S = 0.1
-CPU_WINDOW_S = 1.0
-CPU_PROGRESS_S = 0.1  # CPU seconds per window that count as activity
 TERM_GRACE_S = 2.0
 PARENT_EXIT_S = 15.0  # the parent still writes captured output once its child is gone
 GPU_SAMPLE_EVERY_S = 1.0
@@ -45,10 +45,13 @@ class Observation:
     duration_s: float = 0.0
     peak_threads: int = 0
     peak_rss: int = 0
+    peak_vms: int = 0  # the largest VmSize of one process of the launch
     stalled: bool = False
     timed_out: bool = False
     interrupted: str | None = None
     stall_evidence: list[str] = field(default_factory=list)
+    stall_s: float = 0.0  # wall seconds between the last progress and the stop
+    stall_cpu_s: float = 0.0  # CPU seconds the tree burned in them
     stack_dump: str | None = None
     stragglers: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
@@ -61,7 +64,7 @@ class Watch:
     """One launch: its parent, every process seen in its tree, and what they did."""
 
     def __init__(self, index: int, parent: subprocess.Popen, files: LaunchFiles, marker: str,
-                 gpu: nvml.GpuWorkProbe, include_root: bool = False) -> None:
+                 gpu: GpuWorkProbe, include_root: bool = False) -> None:
         """parent: the launching parent, or the child itself when include_root (the harness
         was the launching parent); only then does the root count as part of the launch."""
         self.index, self.parent, self.files, self.marker, self.gpu = (
@@ -72,8 +75,7 @@ class Watch:
         self._wchar: dict[int, int] = {}
         self._sizes: tuple[int, ...] = ()
         self._cpu: dict[int, float] = {}
-        self._cpu_mark = 0.0
-        self._window_end = 0.0
+        self._cpu_at_progress = 0.0
         self.last_progress = 0.0
         self.t0 = 0.0
         self.done = False
@@ -85,7 +87,6 @@ class Watch:
 
     def begin(self, now: float) -> None:
         self.t0 = self.last_progress = now
-        self._window_end = now + CPU_WINDOW_S
         self.obs.started = time.time()
         self.obs.timeline["started"] = self.obs.started
 
@@ -110,11 +111,14 @@ class Watch:
             try:
                 with proc.oneshot():
                     threads += proc.num_threads()
-                    rss += proc.memory_info().rss
+                    memory = proc.memory_info()
                     wchar = proc.io_counters().write_chars
                     cpu = sum(proc.cpu_times()[:2])
             except psutil.Error:
                 continue
+            rss += memory.rss
+            # RLIMIT_AS is per process: the largest address space any one of them reached.
+            self.obs.peak_vms = max(self.obs.peak_vms, memory.vms)
             if wchar > self._wchar.get(proc.pid, 0):
                 progressed = True
             self._wchar[proc.pid] = wchar
@@ -125,13 +129,18 @@ class Watch:
         sizes = tuple(p.stat().st_size if p.exists() else 0 for p in self.files.progress_files())
         progressed |= sizes != self._sizes
         self._sizes = sizes
-        if now >= self._window_end:
-            total = sum(self._cpu.values())
-            progressed |= total - self._cpu_mark >= CPU_PROGRESS_S
-            self._cpu_mark, self._window_end = total, now + CPU_WINDOW_S
         if progressed:
             self.last_progress = now
+            self._cpu_at_progress = self.cpu_s
             self.obs.timeline["last_progress"] = time.time()
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) of every process of the tree seen so far."""
+        return sum(self._cpu.values())
+
+    def cpu_since_progress(self) -> float:
+        return round(self.cpu_s - self._cpu_at_progress, 2)
 
     # -- diagnosis ------------------------------------------------------------------
 
@@ -261,6 +270,8 @@ def _stop(watch: Watch, now: float, stalled: bool, diagnose: bool = True) -> Non
         obs.stalled, obs.timed_out = stalled, not stalled
         if stalled:
             obs.stall_evidence = watch.diagnose_stall()
+            obs.stall_cpu_s = watch.cpu_since_progress()
+            obs.stall_s = round(now - watch.last_progress, 2)
         obs.stack_dump = watch.dump_stacks()
     watch.kill_tree()
     watch.finish_parent()

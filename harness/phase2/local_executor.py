@@ -37,13 +37,16 @@ class GpuGate:
     """Admit a child only while every GPU it will use keeps --min-gpu-memory free, counting
     children that were admitted but have not allocated yet."""
 
-    def __init__(self, handle: nvml.Nvml, min_free_gib: float) -> None:
+    def __init__(self, handle: nvml.Nvml, min_free_gib: float,
+                 cuda_visible_devices: str | None = None) -> None:
+        """cuda_visible_devices: the evaluations' own (not this process's)."""
         self.handle, self.min_free_gib = handle, min_free_gib
+        self.cuda_visible_devices = cuda_visible_devices
 
     def allows(self, not_yet_on_gpu: int) -> tuple[bool, str]:
         if not self.handle.available or self.min_free_gib <= 0:
             return True, ""
-        gpus = nvml.visible(self.handle.gpus(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        gpus = nvml.visible(self.handle.gpus(), self.cuda_visible_devices)
         reserve = not_yet_on_gpu * self.min_free_gib * nvml.GIB
         short = [g.index for g in gpus
                  if g.memory_free - reserve < self.min_free_gib * nvml.GIB]
@@ -122,7 +125,8 @@ class LocalExecutor(Executor):
                               limits=Limits(tasks=opts.tasks_budget), parent_tf=opts.parent_tf,
                               env=opts.env, unset=opts.unset)
         with LaunchGroup(condition, opts.timeout_s, opts.stall_timeout_s, TICK_S) as group:
-            gate = GpuGate(group.nvml, min_gpu_memory(template, opts.min_gpu_memory))
+            gate = GpuGate(group.nvml, min_gpu_memory(template, opts.min_gpu_memory),
+                           parent_env(opts).get("CUDA_VISIBLE_DEVICES"))
             yield cls(group, strategy, jobs, policy, Path(opts.out) / "evals", gate)
 
     @property

@@ -59,7 +59,7 @@ def run(opts, log: events.EventLog) -> int:
     strategy, devices = train.make_strategy(opts.device_mode, opts.cpu_devices)
     log.emit(events.DEVICES, kind=devices.kind, names=devices.names, replicas=devices.replicas,
              physical_gpus=devices.physical_gpus, strategy=devices.strategy, threads=threads,
-             gpu_memory=gpu_check)
+             gpu_memory=gpu_check, device_bytes=train.device_bytes(devices.names))
 
     scores = _cross_validate(opts, strategy, devices, x, y, log)
     metrics = {
@@ -74,7 +74,7 @@ def run(opts, log: events.EventLog) -> int:
         "duration_s": round(time.monotonic() - t0, 3),
     }
     write_metrics(opts.metrics_out, metrics)
-    log.emit(events.COMPLETED, metrics=metrics)
+    log.emit(events.COMPLETED, metrics=metrics, device_bytes=train.device_bytes(devices.names))
     if opts.verbosity >= 1:
         print(f"cv_score_mean={metrics['cv_score_mean']:.4f} n_samples={len(y)}", flush=True)
     return EXIT_OK

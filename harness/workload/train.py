@@ -80,6 +80,19 @@ def make_strategy(device_mode: str, cpu_devices: int) -> tuple[tf.distribute.Str
                              type(strategy).__name__)
 
 
+def device_bytes(names: list[str]) -> dict[str, dict[str, int]]:
+    """The program's own account of device work: bytes TensorFlow allocated on each
+    replica device, now and at peak (0 on CPU, where TF does not track them)."""
+    found = {}
+    for name in names:
+        try:
+            info = tf.config.experimental.get_memory_info(name)
+        except (ValueError, RuntimeError):  # a device kind without a tracking allocator
+            info = {}
+        found[name] = {"current": int(info.get("current", 0)), "peak": int(info.get("peak", 0))}
+    return found
+
+
 def _build_model(n_features: int) -> tf.keras.Model:
     model = tf.keras.Sequential([
         tf.keras.Input((n_features,)),

@@ -50,9 +50,13 @@ def main(mode, arg):
         lock = threading.Lock()
         lock.acquire()
         lock.acquire()
-    elif mode == "spin":  # busy, never finishes: a timeout, not a hang
+    elif mode == "spin":  # busy, never finishes, says nothing: a busy hang
         while True:
             pass
+    elif mode == "progress":  # busy and saying so, never finishes: a timeout, not a hang
+        while True:
+            print("step", flush=True)
+            time.sleep(0.2)
     elif mode == "flood":  # arg bytes of output
         chunk = b"x" * 1023 + b"\n"
         for _ in range(int(arg) // 1024):
@@ -64,6 +68,10 @@ def main(mode, arg):
     elif mode == "ignore-term":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         time.sleep(float(arg))
+    elif mode == "stderr-file":  # say what a file holds on stderr, then fail
+        with open(arg) as f:
+            sys.stderr.write(f.read() + "\n")
+        sys.exit(1)
     elif mode == "print-env":
         print(json.dumps(dict(os.environ)))
     else:

@@ -70,3 +70,16 @@ def test_report_marks_mismatches():
     assert report["passed"] is False
     assert "MISMATCH" in matrix_markdown(report)
     assert report["conclusion"] == " ".join(report["findings"])
+
+
+def test_address_space_finding_follows_the_data():
+    cause = "address space (RLIMIT_AS): thread stacks could not be mapped"
+    cells = [_cell("address-space", "os-system", ["thread_exhaustion"], exhausted=cause),
+             _cell("address-space", "env-isolated", ["thread_exhaustion"],
+                   exhausted="unknown: no harness limit was hit"),
+             _cell("address-space", "mp-fork", ["ok"])]
+    [text] = [f for f in conclusions(cells) if f.startswith("address-space")]
+    assert "2 of 3 methods" in text and f"{cause} (1)" in text and "completed: mp-fork" in text
+    [none] = [f for f in conclusions([_cell("address-space", "mp-fork", ["ok"])])
+              if f.startswith("address-space")]
+    assert "no method ran out of threads" in none

@@ -15,7 +15,16 @@ class FakeNVMLError(Exception):
     pass
 
 
+class NVMLError_NotSupported(FakeNVMLError):
+    def __str__(self) -> str:
+        return "Not Supported"
+
+
 class FakeNvml:
+    """The slice of pynvml the harness calls. A device is a dict: name, uuid, free (bytes),
+    and optionally mode, pids (compute), graphics, util ("unsupported" on MIG), mig (a list
+    of MIG instance dicts)."""
+
     NVMLError = FakeNVMLError
 
     def __init__(self, gpus, init_error=None):
@@ -42,16 +51,35 @@ class FakeNvml:
         return h["uuid"]
 
     def nvmlDeviceGetMemoryInfo(self, h):
-        return SimpleNamespace(total=80 * GIB, free=h["free"], used=80 * GIB - h["free"])
+        total = h.get("total", 80 * GIB)
+        return SimpleNamespace(total=total, free=h["free"], used=total - h["free"])
 
     def nvmlDeviceGetComputeMode(self, h):
+        if h["uuid"].startswith("MIG-"):
+            raise NVMLError_NotSupported()
         return h.get("mode", 0)
 
     def nvmlDeviceGetComputeRunningProcesses(self, h):
         return [SimpleNamespace(pid=p, usedGpuMemory=GIB) for p in h.get("pids", [])]
 
+    def nvmlDeviceGetGraphicsRunningProcesses(self, h):
+        return [SimpleNamespace(pid=p, usedGpuMemory=GIB) for p in h.get("graphics", [])]
+
     def nvmlDeviceGetUtilizationRates(self, h):
+        if h.get("util") == "unsupported":
+            raise NVMLError_NotSupported()
         return SimpleNamespace(gpu=h.get("util", 0), memory=0)
+
+    def nvmlDeviceGetMigMode(self, h):
+        if "mig" not in h:
+            raise NVMLError_NotSupported()
+        return (1, 1)
+
+    def nvmlDeviceGetMaxMigDeviceCount(self, h):
+        return len(h["mig"])
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, h, i):
+        return h["mig"][i]
 
 
 def two_gpus(**second):
@@ -82,22 +110,6 @@ def test_gpus_memory_and_compute_mode():
 def test_visible_follows_cuda_semantics(cvd, expected):
     gpus = nvml.Nvml.open(FakeNvml(two_gpus())).gpus()
     assert [g.index for g in nvml.visible(gpus, cvd)] == expected
-
-
-def test_gpu_work_probe_observes_tree_pids():
-    probe = nvml.GpuWorkProbe(nvml.Nvml.open(FakeNvml(two_gpus(pids=[4242], util=55))))
-    probe.sample({1, 2})
-    assert probe.result.status == "not_observed" and probe.result.samples == 1
-    probe.sample({4242, 7})
-    assert probe.result.status == "observed" and probe.result.pids == [4242]
-    assert probe.result.max_utilization == 55
-
-
-def test_gpu_work_probe_without_nvml_is_unavailable_not_negative():
-    probe = nvml.GpuWorkProbe(nvml.Nvml(None, "nvidia-ml-py is not installed"))
-    probe.sample({1})
-    assert probe.result.status == "unavailable"
-    assert "not installed" in probe.result.reason
 
 
 def test_gpu_gate_reserves_memory_for_admitted_children():

@@ -85,7 +85,11 @@ def test_pids_events_alone_mark_exhaustion(obs):
 
 
 def test_exhaustion_cause_order():
-    assert exhaustion_cause({}, {"address_space": 1}, 0).startswith("address space")
+    limits = {"address_space": 3 << 30, "stack": 64 << 20}
+    near = (3 << 30) - (45 << 20)  # within one 64 MiB stack of the limit
+    assert exhaustion_cause({}, limits, 0, near).startswith("address space")
+    assert exhaustion_cause({}, limits, 0, 1 << 30).startswith("unknown")  # far below
+    assert exhaustion_cause({}, limits, 0).startswith("unknown")  # nothing sampled
     assert exhaustion_cause({"backend": "rlimit-nproc"}, {}, 0).startswith("RLIMIT_NPROC")
     assert exhaustion_cause({"backend": "rlimit-nproc"}, {}, 2).startswith("pids cgroup")
 

@@ -62,7 +62,34 @@ def test_blocked_child_is_hang_with_stacks(run_fake, mode):
     assert o.orphans == 0
 
 
-def test_busy_child_is_timeout_not_hang(run_fake):
+@pytest.mark.parametrize("mode", ["sleep", "deadlock"])
+def test_blocked_hang_says_idle(run_fake, mode):
+    [o] = run_fake(mode, "120")
+    assert any("and idle" in e and "blocked" in e for e in o.evidence), o.evidence
+
+
+def test_busy_child_without_progress_is_hang(run_fake):
+    """Burning CPU is not progress: a spin (or a collective waiting on a dead peer)
+    stalls like a blocked child, with the CPU it burned and its stacks."""
+    [o] = run_fake("spin", timeout_s=60.0, stall_timeout_s=3.0)
+    assert o.verdict == "hang", o.evidence
+    busy = next(e for e in o.evidence if e.startswith("busy without progress"))
+    burned = float(busy.split("burned ")[1].split(" CPU-s")[0])
+    assert burned >= 1.0, busy  # ~3 s of one core, sampled
+    assert any("raise --stall-timeout" in e for e in o.evidence)
+    with open(o.stack_dump) as stacks:
+        text = stacks.read()
+    assert "py-spy dump" in text and "child.py" in text  # where the Python code spins
+    assert "kernel view of" in text
+    assert o.orphans == 0
+
+
+def test_child_making_progress_at_the_limit_is_timeout(run_fake):
+    [o] = run_fake("progress", timeout_s=4.0, stall_timeout_s=3.0)
+    assert o.verdict == "timeout", o.evidence
+
+
+def test_silent_child_at_the_limit_before_the_stall_timeout_is_timeout(run_fake):
     [o] = run_fake("spin", timeout_s=4.0, stall_timeout_s=30.0)
     assert o.verdict == "timeout", o.evidence
 

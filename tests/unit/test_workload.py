@@ -68,6 +68,12 @@ def test_events_in_order_with_schema(field_run):
     if devices["kind"] == "cpu":
         assert devices["replicas"] == 2  # --cpu-devices default: mirrored over 2 CPUs
     assert [r["fold"] for r in records if r["event"] == "fold_done"] == [0, 1, 2]
+    for record in (devices, records[-1]):  # the program's own account of device memory
+        assert set(record["device_bytes"]) == set(devices["names"])
+        if devices["kind"] == "cpu":
+            assert all(b == {"current": 0, "peak": 0} for b in record["device_bytes"].values())
+        else:
+            assert all(b["peak"] > 0 for b in records[-1]["device_bytes"].values())
 
 
 def test_metrics_content(field_run):

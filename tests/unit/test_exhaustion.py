@@ -1,0 +1,129 @@
+"""Thread exhaustion means a thread or process could not be created: the corpus of real
+messages (several runtimes) against their near-misses, the same messages produced live
+under a real pids cgroup, and a runner that retries the first and never the second."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import exhaustion, launch
+from harness.command import Command
+from harness.condition import Condition
+from harness.files import LaunchFiles
+from harness.limits import Limits
+from harness.outcome import classify
+from harness.phase2 import RunOptions, run
+from harness.phase2 import planning as plans
+from harness.probes import Observed
+from harness.supervise import Observation
+
+from .conftest import FAKE
+from .exhaustion_corpus import CORPUS
+
+PROGRAMS = Path(__file__).resolve().parent / "exhaustion_programs"
+
+
+def _classify(tmp_path: Path, text: str, returncode: int = 1) -> str:
+    files = LaunchFiles(tmp_path)
+    files.stdout.write_text("")
+    files.stderr.write_text(f"starting\n{text}\nbye\n")
+    found = classify(Observation(0, files), {"returncode": returncode}, Observed(True, False),
+                     budget={"backend": "none"}, limits={}, events_max_delta=0,
+                     gpu_expected=False)
+    return found.verdict
+
+
+def test_the_corpus_is_broad():
+    assert len(CORPUS) >= 12
+    assert len({e.near_miss for e in CORPUS}) >= len(CORPUS)
+    assert len({e.runtime.split()[0] for e in CORPUS}) >= 8  # distinct runtimes
+    assert sum(e.source.startswith("produced") for e in CORPUS) >= 12
+
+
+@pytest.mark.parametrize("entry", CORPUS, ids=lambda e: e.runtime)
+def test_real_message_is_thread_exhaustion(entry, tmp_path):
+    assert exhaustion.find_in_lines(entry.text.splitlines()) is not None, entry.text
+    assert _classify(tmp_path, entry.text) == "thread_exhaustion"
+    assert _classify(tmp_path, entry.text, returncode=-6) == "thread_exhaustion"
+
+
+@pytest.mark.parametrize("entry", CORPUS, ids=lambda e: e.runtime)
+def test_near_miss_is_not(entry, tmp_path):
+    assert exhaustion.find_in_lines(entry.near_miss.splitlines()) is None, entry.near_miss
+    assert _classify(tmp_path, entry.near_miss) == "error"
+    assert _classify(tmp_path, entry.near_miss, returncode=-6) == "crash"
+
+
+def test_context_is_looked_for_on_both_sides():
+    assert exhaustion.find_in_lines(["Error: EAGAIN", "    at new Worker (x.js:1:1)"])
+    assert exhaustion.find_in_lines(["Error: EAGAIN", "    at Object.readSync (fs:1)"]) is None
+    far = ["BlockingIOError: [Errno 11]"] + ["noise"] * exhaustion.CONTEXT_LINES
+    assert exhaustion.find_in_lines(["os.fork()", *["noise"] * 20, *far]) is None
+
+
+# -- live: the runtimes installed here, under a real pids budget ----------------------
+
+def _build(tmp_path_factory, source: str, compiler: list[str]) -> list[str]:
+    out = tmp_path_factory.mktemp("bin") / Path(source).stem
+    subprocess.run([*compiler, str(PROGRAMS / source), "-o", str(out)], check=True)
+    return [str(out)]
+
+
+LIVE = {
+    "CPython threading": (20, lambda _: [sys.executable, str(FAKE), "threads", "100"]),
+    "CPython subprocess": (6, lambda _: [sys.executable, str(PROGRAMS / "popen.py")]),
+    "bash": (6, lambda _: ["bash", "-c", "for i in $(seq 20); do sleep 5 & done; wait"]),
+    "dash": (6, lambda _: ["dash", "-c", "for i in 1 2 3 4 5 6 7 8 9; do sleep 5 & done"]),
+    "C pthreads": (20, lambda f: _build(f, "threads.c", ["gcc", "-pthread"])),
+    "C++ std::thread": (20, lambda f: _build(f, "threads.cpp", ["g++", "-pthread"])),
+    "OpenMP libgomp": (20, lambda f: _build(f, "omp.c", ["gcc", "-fopenmp"])),
+    "OpenBLAS": (1, lambda _: [sys.executable, "-c", "import numpy"]),
+    "JVM": (40, lambda f: ["java", "-Xss256k", str(PROGRAMS / "Spawn.java")]),
+    "Node.js": (12, lambda _: ["node", str(PROGRAMS / "spawn.js")]),
+}
+
+
+@pytest.mark.parametrize("name", list(LIVE))
+def test_live_message_under_a_pids_budget(name, tmp_path, tmp_path_factory):
+    budget, argv = LIVE[name]
+    argv = argv(tmp_path_factory)
+    assert shutil.which(argv[0]), f"{argv[0]} is needed for this test (on PATH)"
+    spec = launch.LaunchSpec(Command(tuple(argv)), "env-isolated",
+                             Condition(limits=Limits(tasks=budget)), tmp_path / "launch",
+                             timeout_s=60.0, stall_timeout_s=20.0)
+    [outcome] = launch.run(spec)
+    assert outcome.verdict == "thread_exhaustion", (outcome.evidence, outcome.stderr_tail)
+    assert any("could not be created" in e for e in outcome.evidence), outcome.evidence
+    assert any(e.startswith("pids.events max +") for e in outcome.evidence)
+
+
+# -- the runner acts on the difference -----------------------------------------------
+
+def test_runner_retries_real_messages_and_never_near_misses(tmp_path):
+    said = tmp_path / "said"
+    said.mkdir()
+    grid = [{"kind": "warmup", "n": 0}]
+    for n, entry in enumerate(CORPUS):
+        for kind, text in (("real", entry.text), ("near", entry.near_miss)):
+            (said / f"{kind}-{n}.txt").write_text(text)
+            grid.append({"kind": kind, "n": n})
+    (said / "warmup-0.txt").write_text("")
+    template = [sys.executable, str(FAKE), "stderr-file", str(said / "{kind}-{n}.txt")]
+    out = tmp_path / "out"
+    out.mkdir()  # a per-child peak measured before: children run side by side at once
+    plans.save_measurement(out, template, plans.thread_caps(plans.cpus(), 2), 10)
+    results = run(template, grid, RunOptions(out=out, jobs=2, live=False,
+                                             stall_timeout_s=20.0))
+    rows = [r for r in results["evaluations"] if r["params"]["kind"] != "warmup"]
+    near = [r for r in rows if r["params"]["kind"] == "near"]
+    real = [r for r in rows if r["params"]["kind"] == "real"]
+    assert {r["verdict"] for r in near} == {"error"}, json.dumps(near, indent=1)
+    assert all(r["attempts"] == 1 for r in near)
+    assert {r["verdict"] for r in real} == {"thread_exhaustion"}
+    assert any(r["attempts"] > 1 for r in real)  # the retry path was live in this run
