@@ -7,6 +7,7 @@ go to pytest (e.g. `-k shared-budget`).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
 
@@ -91,5 +92,10 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    """ruff, and both GitHub workflows: their schema (check-jsonschema) and security
+    (zizmor, offline). actionlint is not used: its PyPI package downloads a binary."""
+    session.install("ruff", "check-jsonschema", "zizmor")
     session.run("ruff", "check", "harness", "tests", "bench", "noxfile.py", "conftest.py")
+    workflows = [str(p) for p in sorted(Path(".github/workflows").glob("*.yml"))]
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    session.run("zizmor", "--offline", ".github/workflows")
