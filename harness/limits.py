@@ -160,8 +160,6 @@ def trampoline_argv(
 def apply(group: str | None = None, rlimits: dict[str, int] | None = None,
           user: tuple[int, int] | None = None, pdeathsig_parent: int | None = None) -> None:
     """Put the calling process under the limits (trampoline, or an mp-fork child)."""
-    if pdeathsig_parent is not None and not die_with_parent(pdeathsig_parent):
-        raise SystemExit(f"{TRAMPOLINE_TAG}: parent {pdeathsig_parent} is gone; not starting")
     if group:
         cgroup.PidsCgroup(Path(group), 0).join()
     for name, value in (rlimits or {}).items():
@@ -170,6 +168,9 @@ def apply(group: str | None = None, rlimits: dict[str, int] | None = None,
         os.setgroups([])
         os.setgid(user[1])
         os.setuid(user[0])
+    # After the uid change: the kernel clears the death signal when credentials change.
+    if pdeathsig_parent is not None and not die_with_parent(pdeathsig_parent):
+        raise SystemExit(f"{TRAMPOLINE_TAG}: parent {pdeathsig_parent} is gone; not starting")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import resource
 import subprocess
 import sys
@@ -135,3 +136,36 @@ def test_uid_tasks_counts_threads():
 
 def test_rlimit_names_match_resource():
     assert limits.RLIMITS["nproc"] == resource.RLIMIT_NPROC
+
+
+def _dies_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_run_as_children_die_with_a_sigkilled_harness(tmp_path):
+    """The death signal is set after the uid change (the kernel clears it on one), so a
+    child running as nobody still dies when the harness is SIGKILLed."""
+    harness = subprocess.Popen(
+        [sys.executable, "-m", "harness", "launch", "--method", "phase2", "--run-as", "nobody",
+         "--log-dir", str(tmp_path / "logs"), "--", "sleep", "300"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, child = time.monotonic() + 30, None
+    while child is None and time.monotonic() < deadline:
+        found = [p for p in psutil.Process(harness.pid).children(recursive=True)
+                 if p.name() == "sleep"]
+        child = found[0] if found else None
+        time.sleep(0.05)
+    assert child is not None and child.uids().real == pwd.getpwnam("nobody").pw_uid
+    harness.kill()
+    harness.wait()
+    assert _dies_within(child.pid, 5), "the nobody child outlived its harness"
+    # What the SIGKILLed harness could not remove, the next launch group reaps.
+    assert [p for p in cgroup.reap_stale() if f"-{harness.pid}-" in p.name]
