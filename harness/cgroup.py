@@ -1,8 +1,9 @@
-"""pids cgroups: find the one a process is in, make one per launch group, remove it.
+"""pids cgroups: find the ones a process is under, make one per launch group (and one
+per launch inside it), remove them.
 
 Stdlib only: the trampoline and the workload import this before TensorFlow.
-cgroup v1 (`/sys/fs/cgroup/pids/...`) is what our root CI boxes have; cgroup v2
-works where this process sits in a delegated subtree with the pids controller.
+cgroup v1 (`/sys/fs/cgroup/pids/...`) is what our root CI boxes have; on cgroup v2
+cgroupv2.py finds (or makes, with a leaf) a cgroup that may hand pids to children.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness import cgroupv2
 
 V1_ROOT = Path("/sys/fs/cgroup/pids")
 NAME_PREFIX = "harness-"
@@ -61,6 +64,32 @@ class PidsCgroup:
                 return int(value)
         return 0
 
+    @property
+    def events_local(self) -> int:
+        """Refusals of forks by this cgroup's own processes: pids.events.local on v2 kernels
+        that have it (6.12+), else pids.events, which counts them there on v1 and older v2."""
+        name = "pids.events.local" if (self.path / "pids.events.local").exists() else \
+            "pids.events"
+        for line in (self._read(name) or "").splitlines():
+            key, _, value = line.partition(" ")
+            if key == "max":
+                return int(value)
+        return 0
+
+    def child(self, name: str) -> PidsCgroup:
+        """A cgroup inside this one, without a limit of its own (it shares this one's)."""
+        if self.version == 2 and "pids" not in (self._read("cgroup.subtree_control") or ""):
+            (self.path / "cgroup.subtree_control").write_text("+pids")
+        path = self.path / name
+        path.mkdir(exist_ok=True)
+        return PidsCgroup(path, self.version)
+
+    def tree(self) -> list[PidsCgroup]:
+        """This cgroup and every cgroup below it, deepest first."""
+        below = sorted((p for p in self.path.rglob("*") if p.is_dir()),
+                       key=lambda p: len(p.parts), reverse=True)
+        return [PidsCgroup(p, self.version) for p in below] + [self]
+
     def snapshot(self) -> dict:
         return {
             "path": str(self.path),
@@ -82,14 +111,15 @@ class PidsCgroup:
         (self.path / "cgroup.procs").write_text(str(pid or os.getpid()))
 
     def kill_all(self) -> list[int]:
-        """SIGKILL every member until none is left; returns the pids killed."""
+        """SIGKILL every member of this cgroup and those below it until none is left."""
         killed: list[int] = []
         kill_file = self.path / "cgroup.kill"
         if self.version == 2 and kill_file.exists():
-            killed = self.procs()
+            killed = [pid for g in self.tree() for pid in g.procs()]
             kill_file.write_text("1")
         deadline = time.monotonic() + _REMOVE_WAIT_S
-        while (members := self.procs()) and time.monotonic() < deadline:
+        while (members := [pid for g in self.tree() for pid in g.procs()]) \
+                and time.monotonic() < deadline:
             for pid in members:
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -100,27 +130,25 @@ class PidsCgroup:
         return sorted(set(killed))
 
     def remove(self) -> None:
-        """rmdir, retried while exiting members still hold it (EBUSY)."""
+        """rmdir this cgroup and those below it, retried while exiting members still hold
+        them (EBUSY)."""
         deadline = time.monotonic() + _REMOVE_WAIT_S
-        while True:
-            try:
-                self.path.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError as exc:
-                if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                    raise
-                self.kill_all()
-                time.sleep(0.02)
+        for group in self.tree():
+            while True:
+                try:
+                    group.path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                        raise
+                    self.kill_all()
+                    time.sleep(0.02)
 
 
 def _v2_mount(mountinfo: str) -> Path | None:
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if " - cgroup2 " in line and len(fields) > 4:
-            return Path(fields[4])
-    return None
+    return cgroupv2.mount_point(mountinfo)
 
 
 def membership(pid: int | str = "self") -> dict[str, str]:
@@ -156,22 +184,10 @@ def cgroup_of(pid: int | str = "self", v1_root: Path = V1_ROOT) -> PidsCgroup | 
 
 def v2_parent(mountinfo: str, own_path: str) -> Path:
     """The v2 directory under which this process may create pids-limited children."""
-    mount = _v2_mount(mountinfo)
-    if mount is None:
-        raise CgroupUnavailable("no cgroup2 hierarchy is mounted")
-    parent = mount / own_path.lstrip("/")
-    controllers = (parent / "cgroup.subtree_control").read_text().split()
-    if "pids" not in controllers:
-        available = (parent / "cgroup.controllers").read_text().split()
-        if "pids" not in available:
-            raise CgroupUnavailable(f"the pids controller is not delegated to {parent}")
-        try:
-            (parent / "cgroup.subtree_control").write_text("+pids")
-        except OSError as exc:
-            raise CgroupUnavailable(f"cannot enable pids in {parent}: {exc.strerror}") from exc
-    if not os.access(parent, os.W_OK):
-        raise CgroupUnavailable(f"{parent} is not writable by uid {os.getuid()}")
-    return parent
+    try:
+        return cgroupv2.parent(mountinfo, own_path)
+    except cgroupv2.DelegationError as exc:
+        raise CgroupUnavailable(str(exc)) from exc
 
 
 def _parent_dir(v1_root: Path) -> tuple[Path, int]:
@@ -189,6 +205,31 @@ def _parent_dir(v1_root: Path) -> tuple[Path, int]:
         return v2_parent(mountinfo, membership().get("", "/")), 2
     except (CgroupUnavailable, OSError) as exc:
         raise CgroupUnavailable(f"{v1_reason}; cgroup v2: {exc}") from exc
+
+
+def ancestors(pid: int | str = "self", v1_root: Path = V1_ROOT) -> list[PidsCgroup]:
+    """The pids cgroups PID is under, its own first, then each parent up to the root of
+    its hierarchy (v1 pids, or v2), skipping none: a limit may sit on any of them."""
+    paths = membership(pid)
+    if "pids" in paths:
+        leaf, top, version = v1_root / paths["pids"].lstrip("/"), v1_root, 1
+    elif "" in paths:
+        try:
+            mount = _v2_mount(Path("/proc/self/mountinfo").read_text())
+        except OSError:
+            return []
+        if mount is None:
+            return []
+        leaf, top, version = mount / paths[""].lstrip("/"), mount, 2
+    else:
+        return []
+    found = []
+    for path in [leaf, *leaf.parents]:
+        if (path / "pids.max").exists() or path == top:
+            found.append(PidsCgroup(path, version))
+        if path == top:
+            break
+    return found
 
 
 def owner_pid() -> int:
@@ -217,7 +258,7 @@ def leftovers(v1_root: Path = V1_ROOT, owner: int | None = None) -> list[Path]:
     try:
         mount = _v2_mount(Path("/proc/self/mountinfo").read_text())
         if mount is not None:
-            roots.append(mount / membership().get("", "/").lstrip("/"))
+            roots.append(cgroupv2.home(mount, membership().get("", "/")))
     except OSError:
         pass
     found: set[Path] = set()

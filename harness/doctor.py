@@ -25,14 +25,14 @@ def _rlimits() -> dict[str, dict[str, int | None]]:
     return {name: {"soft": soft, "hard": hard} for name, (soft, hard) in rlimit.current().items()}
 
 
-def _pids_cgroup() -> dict | None:
-    group = cgroup.cgroup_of()
-    if group is None:
-        return None
-    data = group.snapshot()
-    data["events"] = (group.path / "pids.events").read_text().strip() \
-        if (group.path / "pids.events").exists() else None
-    return data
+def _pids_cgroups() -> list[dict]:
+    """This process's pids cgroup and each ancestor's, own first, with what set them."""
+    found = []
+    for group in cgroup.ancestors():
+        data = group.snapshot()
+        data["origin"] = headroom.origin_of(group.path)[0]
+        found.append(data)
+    return found
 
 
 def _tensorflow() -> dict:
@@ -87,20 +87,27 @@ def _task_risks(report: dict, add) -> None:
             "are left for every training child together.",
             "Raise `ulimit -u` (limits.conf nproc) or run fewer children at once "
             "(harness phase2 run admits them against this headroom).")
-    group = report["pids_cgroup"]
-    if group and group.get("max") is not None:
-        free = group["max"] - (group.get("current") or 0)
+    for lim in report["live_limits"]:
+        if lim["source"] != "pids cgroup":
+            continue
         add("pids-cgroup-limit",
-            f"This process is in a pids cgroup with pids.max={group['max']} "
-            f"({free} free): every thread of every child counts against it.",
-            "Raise the container/unit limit (docker --pids-limit, systemd TasksMax, k8s "
-            "podPidsLimit) or cap per-child threads and admit children by headroom "
-            "(harness phase2 run).")
+            f"A pids cgroup above this process, {lim['detail']} ({lim['origin']}), has "
+            f"pids.max={lim['limit']} with {lim['in_use']} in use ({lim['headroom']} free): "
+            "every thread of every child counts against it.",
+            f"{lim['fix'][0].upper()}{lim['fix'][1:]}, or cap per-child threads and admit "
+            "children by headroom (harness phase2 run).")
+    for group in report["pids_cgroups"]:
         if group.get("events_max"):
             add("pids-cgroup-hit",
-                f"pids.events shows max {group['events_max']}: thread creation has already "
-                "been refused in this cgroup.",
+                f"{group['path']}: pids.events shows max {group['events_max']}: thread "
+                "creation has already been refused there.",
                 "This is the 'pthread_create() failed (11)' of the incident; see above.")
+    binding = report["binding"]
+    if not binding["source"].startswith("kernel"):  # a kernel-wide limit binds only here
+        add("binding-limit",
+            f"The limit that binds first is {binding['source']} ({binding['origin']}, "
+            f"{binding['detail']}): {binding['headroom']} more tasks may start.",
+            binding["fix"])
 
 
 def _env_risks(report: dict, add) -> None:
@@ -161,13 +168,15 @@ def _device_risks(report: dict, add) -> None:
 def collect(probe: bool = False) -> dict:
     uid = os.getuid()
     tight = headroom.live_limits()
+    groups = _pids_cgroups()
     gpus, gpu_reason = _gpus()
     report = {
         "uid": uid,
         "is_root": uid == 0,
         "rlimits": _rlimits(),
         "tasks": {"uid": uid_tasks(uid), "this_process": len(os.listdir("/proc/self/task"))},
-        "pids_cgroup": _pids_cgroup(),
+        "pids_cgroup": groups[0] if groups else None,
+        "pids_cgroups": groups,
         "threads_max": int(Path("/proc/sys/kernel/threads-max").read_text()),
         "pid_max": int(Path("/proc/sys/kernel/pid_max").read_text()),
         "cpus": len(os.sched_getaffinity(0)),
@@ -175,8 +184,8 @@ def collect(probe: bool = False) -> dict:
         "tensorflow": _tensorflow(),
         "gpus": gpus,
         "gpu_reason": gpu_reason or None,
-        "live_limits": [{"source": t.source, "limit": t.limit, "in_use": t.in_use,
-                         "headroom": t.headroom, "detail": t.detail} for t in tight],
+        "live_limits": [lim.record() for lim in tight],
+        "binding": min(tight, key=lambda lim: lim.headroom).record(),
     }
     if probe:
         report["probe"] = _probe()
@@ -200,26 +209,42 @@ def _probe() -> dict:
 
 
 def print_report(report: dict) -> None:
+    """Tables and sentences for people; --json has everything."""
     from rich.console import Console
+    from rich.table import Table
 
-    console = Console()
-    console.print(f"[bold]who[/]: uid {report['uid']}" +
-                  (" (root: ulimit -u is not enforced)" if report["is_root"] else ""))
-    for name, pair in report["rlimits"].items():
-        console.print(f"  RLIMIT_{name.upper()}: soft {pair['soft']} hard {pair['hard']}")
-    console.print(f"[bold]tasks[/]: uid {report['tasks']['uid']}, threads-max "
-                  f"{report['threads_max']}, pid_max {report['pid_max']}, "
-                  f"cpus {report['cpus']}")
-    console.print(f"[bold]pids cgroup[/]: {report['pids_cgroup']}")
+    console = Console(width=min(100, Console().width))
+    root = " (root: ulimit -u is not enforced)" if report["is_root"] else ""
+    console.print(f"[bold]who[/]: uid {report['uid']}{root}, {report['cpus']} CPUs, uid "
+                  f"tasks {report['tasks']['uid']}", highlight=False)
+    limits = Table(title="Task limits over this process (the first to bind is marked)")
+    for column in ("limit", "where", "set by", "in use / max", "free"):
+        limits.add_column(column, overflow="fold")
     for lim in report["live_limits"]:
-        console.print(f"  {lim['source']}: {lim['in_use']}/{lim['limit']} "
-                      f"(headroom {lim['headroom']})")
-    console.print(f"[bold]env[/]: {envpolicy.redact_mapping(report['env'])}")
-    console.print(f"[bold]tensorflow[/]: {report['tensorflow']}")
-    console.print(f"[bold]gpus[/]: {report['gpus'] if report['gpus'] is not None else 'none'}"
-                  + (f" ({report['gpu_reason']})" if report["gpu_reason"] else ""))
+        mark = "[bold red]> [/]" if lim == report["binding"] else ""
+        limits.add_row(mark + lim["source"], lim["detail"], lim["origin"],
+                       f"{lim['in_use']} / {lim['limit']}", str(lim["headroom"]))
+    console.print(limits)
+    rlimits = ", ".join(f"{name} {pair['soft'] if pair['soft'] is not None else 'unlimited'}"
+                        for name, pair in report["rlimits"].items())
+    console.print(f"[bold]rlimits[/] (soft): {rlimits}", highlight=False)
+    env = envpolicy.redact_mapping(report["env"])
+    console.print("[bold]thread/device env[/]: " + (", ".join(f"{k}={v!s}" for k, v in
+                                                            env.items()) or "none set"),
+                  highlight=False)
+    tf = report["tensorflow"]
+    console.print(f"[bold]tensorflow[/]: {tf['version'] if tf['importable'] else 'missing'}",
+                  highlight=False)
+    gpus = report["gpus"]
+    console.print("[bold]gpus[/]: " + (", ".join(
+        f"{g['index']} {g['name']} {g['memory_free_gib']}/{g['memory_total_gib']} GiB free "
+        f"({g['compute_mode']})" for g in gpus) if gpus else f"none ({report['gpu_reason']})"),
+        highlight=False)
     if report.get("probe"):
-        console.print(f"[bold]probe[/]: {report['probe']}")
+        probe = report["probe"]
+        console.print(f"[bold]probe[/]: one child {probe['verdict']}, peak "
+                      f"{probe['peak_threads']} threads; the {probe['budget_source']} fits "
+                      f"{probe['concurrent_children']} at once", highlight=False)
     console.print(f"[bold]risks[/] ({len(report['risks'])}):")
     for risk in report["risks"]:
         console.print(f"  [red]{risk['id']}[/]: {risk['risk']}\n    fix: {risk['fix']}",

@@ -12,12 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from harness import cgroup, envpolicy, limits, methods, nvml, probes
 from harness.command import Command
@@ -26,6 +25,7 @@ from harness.files import LaunchFiles
 from harness.gpuwork import GpuWorkProbe
 from harness.methods import CATALOGUE
 from harness.outcome import Outcome, build
+from harness.pending import Pending, wait_ready, write_spec
 from harness.proctree import LAUNCH_MARKER_ENV
 from harness.supervise import SAMPLE_INTERVAL_S, Supervisor, Watch
 
@@ -36,23 +36,6 @@ DEFAULT_STALL_TIMEOUT_S = 60.0
 
 class LaunchInputError(ValueError):
     """Bad input; nothing was launched."""
-
-
-@dataclass
-class Pending:
-    """A launching parent that is starting up (setting its TF state), not yet released."""
-
-    files: LaunchFiles
-    marker: str
-    proc: subprocess.Popen | None  # None until a direct launch is released
-    ready_fd: int
-    go: dict
-    method: str
-    command: Command
-    ready: bool = False
-    parent_env: dict[str, str] | None = None  # set for direct launches: no launching parent
-    t_launch: float = 0.0
-    cuda_visible_devices: str | None = None  # as the child will see it
 
 
 class LaunchGroup:
@@ -79,7 +62,6 @@ class LaunchGroup:
         self.supervisor = Supervisor(timeout_s, stall_timeout_s, sample_interval_s)
         self.nvml = nvml.Nvml.open()
         self.gpus = self.nvml.gpus() if self.nvml.available else []
-        self._events_before = self.budget.group.events_max if self.budget.group else 0
         self._count = 0
         self._pending: list[Pending] = []  # prepared, not yet released
         self._released: dict[Watch, Pending] = {}
@@ -95,7 +77,10 @@ class LaunchGroup:
             for path in (files.dir, files.stdout, files.stderr):
                 os.chown(path, *self.user)
         cond = self.condition
-        group = str(self.budget.group.path) if self.budget.group else None
+        # One cgroup per launch inside the shared budget: its pids.events says whether
+        # *its* forks were refused; the budget (pids.max) stays the group's.
+        own = self.budget.group.child(f"launch-{self._count}") if self.budget.group else None
+        group = str(own.path) if own else None
         spec = CATALOGUE[method]
         # With TF not loaded in the parent, the harness itself is a faithful launching
         # parent for the env-isolated methods: no extra interpreter (~80 ms here).
@@ -117,22 +102,22 @@ class LaunchGroup:
                   "env_unset": list(cond.unset)}
         cvd = {**env, **go["child"]["env"]}.get("CUDA_VISIBLE_DEVICES")
         if direct:
-            _write_spec(files, {"launched_by": "harness", **record})
+            write_spec(files, {"launched_by": "harness", **record})
             pending = Pending(files, marker, None, -1, go, method, command, ready=True,
-                              parent_env=env, cuda_visible_devices=cvd)
+                              parent_env=env, cuda_visible_devices=cvd, launch_cgroup=own)
             self._pending.append(pending)
             return pending
         read_fd, write_fd = os.pipe()
         boot = {"harness_pid": os.getpid(), "parent_tf": cond.parent_tf, "ready_fd": write_fd,
                 "join": None if trampoline else group}
-        _write_spec(files, {**boot, **record})
+        write_spec(files, {**boot, **record})
         with open(files.parent_log, "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "harness.parent", json.dumps(boot)],
                                     stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
                                     pass_fds=(write_fd,), start_new_session=True)
         os.close(write_fd)
         pending = Pending(files, marker, proc, read_fd, go, method, command,
-                          cuda_visible_devices=cvd)
+                          cuda_visible_devices=cvd, launch_cgroup=own)
         self._pending.append(pending)
         return pending
 
@@ -154,7 +139,7 @@ class LaunchGroup:
     def release(self, pendings: list[Pending], ready_timeout_s: float = READY_TIMEOUT_S
                 ) -> list[Watch]:
         """Wait until these parents are ready, then start all their children at once."""
-        _wait_ready([p for p in pendings if p.parent_env is None],
+        wait_ready([p for p in pendings if p.parent_env is None],
                     time.monotonic() + ready_timeout_s)
         late = self._late_rlimits()
         # Before any child starts: the devices' state now is each probe's baseline.
@@ -215,27 +200,39 @@ class LaunchGroup:
         files = watch.files
         pending = self._released[watch]
         group_now = self.budget.group.snapshot() if self.budget.group else self._final_group
-        events_delta = (group_now or {}).get("events_max", 0) - self._events_before
+        own = self._refusals(pending)
+        shared = sum(self._refusals(p) for p in self._released.values())
         seen = probes.observe(files.events, [files.stdout, files.stderr],
                               pending.command.work_pattern, pending.command.done_pattern)
-        result = _parent_result(files)
-        if pending.parent_env is not None:  # the harness was the parent: record the same
-            result = {"method": pending.method, "launched_by": "harness",
-                      "returncode": watch.obs.parent_returncode, "via_shell": False,
-                      "launch_error": None, "t_launch": pending.t_launch,
-                      "t_end": pending.t_launch + watch.obs.duration_s,
-                      "detail": {"pid": pending.proc.pid}}
-            files.parent_result.write_text(json.dumps(result, indent=2))
+        result = pending.result(watch.obs.parent_returncode, watch.obs.duration_s)
         outcome = build(
             watch.obs, result, seen, method=pending.method,
             condition=condition_name or self.condition.name,
             command=pending.command.display(),
-            budget={**self.budget.record(), "group_at_end": group_now},
-            limits=asdict(self.condition.limits), events_max_delta=events_delta,
+            budget={**self.budget.record(), "group_at_end": group_now,
+                    "refused_this_launch": own, "refused_all_launches": shared},
+            limits=asdict(self.condition.limits), events_max_delta=own,
             gpu_expected=bool(self.gpus),  # on a GPU host, a run without GPU work is flagged
             metrics=probes.read_metrics(files.metrics))
+        if shared > own:  # context only: a sibling's refusals are not this launch's evidence
+            outcome.evidence.append(f"the shared budget refused {shared - own} thread/process "
+                                    "creations of other launches of this group")
         outcome.write(files.outcome)
+        self._retire(pending)
         return outcome
+
+    def _refusals(self, pending: Pending) -> int:
+        """Forks refused to this launch's own processes (its cgroup's pids.events)."""
+        if pending.refusals is not None:
+            return pending.refusals
+        return pending.launch_cgroup.events_local if pending.launch_cgroup else 0
+
+    def _retire(self, pending: Pending) -> None:
+        """Keep the launch's count, remove its cgroup (a long Phase 2 run makes many)."""
+        if pending.launch_cgroup is not None:
+            pending.refusals = pending.launch_cgroup.events_local
+            pending.launch_cgroup.remove()
+            pending.launch_cgroup = None
 
     def close(self) -> None:
         """Stop everything still running, then remove the cgroup."""
@@ -248,6 +245,9 @@ class LaunchGroup:
             if pending.ready_fd >= 0:
                 os.close(pending.ready_fd)
                 pending.ready_fd = -1
+        for pending in self._released.values():  # counts outlive the cgroups
+            if pending.launch_cgroup is not None:
+                pending.refusals = pending.launch_cgroup.events_local
         if self.budget.group:
             self._final_group = self.budget.group.snapshot()
             self.budget.group.kill_all()
@@ -259,32 +259,3 @@ class LaunchGroup:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _write_spec(files: LaunchFiles, record: dict) -> None:
-    """What the launching parent was told, for people reading the logs (redacted)."""
-    files.parent_spec.write_text(envpolicy.redact(json.dumps(record, indent=2)))
-
-
-def _wait_ready(pendings: list[Pending], deadline: float) -> None:
-    waiting = {p.ready_fd: p for p in pendings}
-    while waiting and time.monotonic() < deadline:
-        readable, _, _ = select.select(list(waiting), [], [], 0.2)
-        for fd in readable:
-            pending = waiting.pop(fd)
-            pending.ready = os.read(fd, 64).startswith(b"ready")
-        for fd, pending in list(waiting.items()):
-            if pending.proc.poll() is not None:
-                waiting.pop(fd)
-    for pending in pendings:
-        os.close(pending.ready_fd)
-        pending.ready_fd = -1
-
-
-def _parent_result(files: LaunchFiles) -> dict | None:
-    try:
-        return json.loads(files.parent_result.read_text())
-    except (OSError, ValueError):
-        return None
-
-

@@ -72,6 +72,13 @@ def main(mode, arg):
         with open(arg) as f:
             sys.stderr.write(f.read() + "\n")
         sys.exit(1)
+    elif mode == "first-exhausts":  # siblings: the first to claim arg/ runs out of threads,
+        try:                          # the others crash by themselves (SIGSEGV)
+            os.mkdir(os.path.join(arg, "claimed"))
+        except FileExistsError:
+            import ctypes
+            ctypes.string_at(0)
+        main("threads", "200")
     elif mode == "print-env":
         print(json.dumps(dict(os.environ)))
     else:
