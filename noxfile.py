@@ -1,4 +1,4 @@
-"""Sessions: tests (what CI runs), repro (the main job), fixes, gpu, bench, lint.
+"""Sessions: tests (what CI runs), repro (the main job), fixes, hosts, gpu, bench, lint.
 
 `nox -s repro -- --full` runs the whole matrix; any other arguments after `--`
 go to pytest (e.g. `-k shared-budget`).
@@ -7,6 +7,7 @@ go to pytest (e.g. `-k shared-budget`).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -26,7 +27,7 @@ def _install(session: nox.Session, extras: str = "dev") -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Everything CI checks: lint, unit tests, the default repro matrix, the fixes (with the
-    Phase 2 runner on a local Ray cluster)."""
+    Phase 2 runner on a local Ray cluster), and the cgroup v2 host tests in a VM."""
     _install(session, "dev,ray")
     session.run("ruff", "check", "harness", "tests", "bench", "noxfile.py", "conftest.py")
     session.run("pytest", "tests/unit", "-n", WORKERS, "--dist", "loadgroup",
@@ -34,6 +35,7 @@ def tests(session: nox.Session) -> None:
     _repro(session, session.posargs)
     session.run("pytest", "tests/fixes", f"--junitxml={REPORTS}/fixes-junit.xml",
                 *session.posargs)
+    _hosts(session, session.posargs)
 
 
 def _repro(session: nox.Session, args: list[str]) -> None:
@@ -47,6 +49,42 @@ def repro(session: nox.Session) -> None:
     --repro-command); prints the matrix and writes reports/repro.{json,md} + JUnit."""
     _install(session)
     _repro(session, session.posargs)
+
+
+def _vm_packages_names() -> tuple[str, ...]:
+    """Debian's names; Ubuntu (GitHub's runners) calls its kernel linux-image-generic."""
+    ubuntu = "ID=ubuntu" in Path("/etc/os-release").read_text().split()
+    return ("qemu-system-x86", "linux-image-generic" if ubuntu else "linux-image-amd64",
+            "busybox-static")
+
+
+def _vm_packages(session: nox.Session) -> None:
+    """Debian's qemu, a kernel and busybox for the VM: installed where this is a root
+    Debian machine (like CI's), else the exact command, and the session fails."""
+    missing = not (shutil.which("qemu-system-x86_64") and shutil.which("busybox")
+                   and list(Path("/boot").glob("vmlinuz-*")))
+    if not missing:
+        return
+    install = f"apt-get install -y {' '.join(_vm_packages_names())}"
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        session.error(f"the cgroup v2 host tests boot this machine in a VM: {install}")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run(*install.split(), "-qq", external=True, env=env)
+
+
+def _hosts(session: nox.Session, args: list[str]) -> None:
+    _vm_packages(session)
+    session.install("virtme-ng")
+    session.run("pytest", "tests/hosts", f"--junitxml={REPORTS}/hosts-junit.xml", *args)
+
+
+@nox.session(python=PYTHON)
+def hosts(session: nox.Session) -> None:
+    """Task budgets on a cgroup v2 host (this machine in a VM with cgroup v1 off): at the
+    root cgroup, in a pod-like cgroup under a pids.max ancestor, and as a non-root user."""
+    _install(session)
+    _hosts(session, session.posargs)
 
 
 @nox.session(python=PYTHON)

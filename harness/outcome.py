@@ -184,7 +184,7 @@ def _exhausted(found: exhaustion.Match | None, exit_code: int | None, sig: int |
     if events_max_delta > 0:
         evidence.append(f"pids.events max +{events_max_delta}: the cgroup refused "
                         f"{events_max_delta} thread/process creations")
-    elif budget.get("group"):
+    elif str(budget.get("backend", "")).startswith("pids-cgroup"):
         evidence.append("pids.events max did not move: the budget's cgroup refused nothing")
     if limits.get("address_space"):
         evidence.append(f"peak VmSize {obs.peak_vms >> 20} MiB of RLIMIT_AS "

@@ -44,6 +44,13 @@ def main(mode, arg):
         for _ in range(int(arg)):
             threading.Thread(target=gate.wait, daemon=True).start()
         gate.set()
+    elif mode == "hold-threads":  # N threads alive together for 2 s: siblings overlap
+        gate = threading.Event()
+        threads = [threading.Thread(target=gate.wait, args=(2.0,)) for _ in range(int(arg))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     elif mode == "sleep":  # hangs in C
         time.sleep(float(arg))
     elif mode == "deadlock":  # hangs in Python: a lock taken twice

@@ -1,0 +1,42 @@
+"""Task budgets on a real cgroup v2 host: this machine booted in a VM with cgroup v1 off,
+at the root cgroup, as a container in a "pod" (an ancestor with pids.max 60, the harness
+in a populated child) and as a non-root user (RLIMIT_NPROC). Run by `nox -s hosts`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from . import vm
+
+pytestmark = [pytest.mark.hosts, pytest.mark.timeout(2400)]
+
+EXPECTED = {
+    "root": ("tasks-limit-8", "shared-budget", "tensorflow-tight-budget", "doctor"),
+    "nonroot": ("tasks-limit-8", "shared-budget"),
+    "pod": ("doctor-names-the-ancestor", "node-resources-within-the-pod", "tasks-limit-8",
+            "shared-budget", "tensorflow-tight-budget"),
+    "all": ("nothing-left-behind",),
+}
+
+
+@pytest.fixture(scope="module")
+def checks() -> dict[tuple[str, str], dict]:
+    out = vm.run(f"{sys.executable} tests/hosts/guest.py root nonroot pod", timeout_s=2100)
+    sys.stdout.write("".join(f"{line}\n" for line in out.splitlines() if line.startswith("#")))
+    found = {}
+    for line in out.splitlines():
+        if line.startswith("HOSTCHECK "):
+            record = json.loads(line.removeprefix("HOSTCHECK "))
+            found[(record["scenario"], record["check"])] = record
+    return found
+
+
+@pytest.mark.parametrize(("scenario", "check"),
+                         [(s, c) for s, names in EXPECTED.items() for c in names])
+def test_on_cgroup_v2(checks, scenario, check):
+    assert (scenario, check) in checks, f"the VM never reported {scenario}/{check}"
+    record = checks[(scenario, check)]
+    assert record["ok"], json.dumps(record, indent=1)
