@@ -115,14 +115,21 @@ def _first_match(paths: list[Path], pattern: re.Pattern[str]) -> str | None:
 
 
 DEFAULT_STACK_BYTES = 8 << 20  # glibc's thread stack when RLIMIT_STACK is not set here
+# A new glibc thread maps its stack, and on its first malloc a 64 MiB arena, which glibc
+# reserves as 128 MiB to align it: what one more thread needs beyond its stack.
+ARENA_RESERVE_BYTES = 128 << 20
+
+
+def thread_address_space(limits: dict) -> int:
+    """Address space one more thread needs: its stack and its malloc arena."""
+    return (limits.get("stack") or DEFAULT_STACK_BYTES) + ARENA_RESERVE_BYTES
 
 
 def address_space_shown(limits: dict, peak_vms: int) -> bool:
-    """The launch's own numbers show RLIMIT_AS ran out: its largest process came within one
-    thread stack of the limit, so the next stack could not be mapped."""
+    """The launch's own numbers show RLIMIT_AS ran out: its largest process (the kernel's
+    VmPeak) came closer to the limit than one more thread needs."""
     limit = limits.get("address_space")
-    stack = limits.get("stack") or DEFAULT_STACK_BYTES
-    return bool(limit and peak_vms and limit - peak_vms < stack)
+    return bool(limit and peak_vms and limit - peak_vms < thread_address_space(limits))
 
 
 def exhaustion_cause(budget: dict, limits: dict, events_max_delta: int,
@@ -187,9 +194,11 @@ def _exhausted(found: exhaustion.Match | None, exit_code: int | None, sig: int |
     elif str(budget.get("backend", "")).startswith("pids-cgroup"):
         evidence.append("pids.events max did not move: the budget's cgroup refused nothing")
     if limits.get("address_space"):
+        left = (limits["address_space"] - obs.peak_vms) >> 20
         evidence.append(f"peak VmSize {obs.peak_vms >> 20} MiB of RLIMIT_AS "
-                        f"{limits['address_space'] >> 20} MiB (thread stacks "
-                        f"{(limits.get('stack') or DEFAULT_STACK_BYTES) >> 20} MiB each)")
+                        f"{limits['address_space'] >> 20} MiB: {left} MiB left, one more "
+                        f"thread needs {thread_address_space(limits) >> 20} MiB (stack + "
+                        "malloc arena)")
     evidence.append(f"exhausted: {cause}")
     return Classification(Verdict.THREAD_EXHAUSTION, exit_code, sig, cause, evidence)
 

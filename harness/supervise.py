@@ -60,6 +60,18 @@ class Observation:
     timeline: dict = field(default_factory=dict)  # wall clock: last_progress, stopped, reaped
 
 
+def _vm_peak(pid: int) -> int:
+    """VmPeak of /proc/PID/status in bytes (0 once the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 class Watch:
     """One launch: its parent, every process seen in its tree, and what they did."""
 
@@ -117,8 +129,10 @@ class Watch:
             except psutil.Error:
                 continue
             rss += memory.rss
-            # RLIMIT_AS is per process: the largest address space any one of them reached.
-            self.obs.peak_vms = max(self.obs.peak_vms, memory.vms)
+            # RLIMIT_AS is per process: the largest address space any one of them reached,
+            # by the kernel's own high-water mark (VmPeak), so a sample after the last
+            # mapping sees it even when the sample before missed the climb.
+            self.obs.peak_vms = max(self.obs.peak_vms, memory.vms, _vm_peak(proc.pid))
             if wchar > self._wchar.get(proc.pid, 0):
                 progressed = True
             self._wchar[proc.pid] = wchar
