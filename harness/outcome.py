@@ -15,9 +15,9 @@ from pathlib import Path
 
 from harness import envpolicy, exhaustion, gpuwork, jsonio
 from harness.limits import TRAMPOLINE_TAG
+from harness.observation import Observation
 from harness.pipes import BLOCKED_WRITE
 from harness.probes import Observed, search_file, tail
-from harness.supervise import Observation
 from harness.verdict import VERDICTS, Verdict
 
 __all__ = ["VERDICTS", "Classification", "Outcome", "Verdict", "build", "classify"]

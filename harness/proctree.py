@@ -74,3 +74,15 @@ def terminate(procs: list[psutil.Process], grace_s: float) -> None:
         deadline = time.monotonic() + wait_s
         while any(alive(p) for p in procs) and time.monotonic() < deadline:
             time.sleep(0.02)
+
+
+def vm_peak(pid: int) -> int:
+    """VmPeak of /proc/PID/status in bytes (0 once the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

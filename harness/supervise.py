@@ -18,58 +18,28 @@ import os
 import select
 import subprocess
 import time
-from dataclasses import dataclass, field
 
 import psutil
 
 from harness import stacks
 from harness.files import LaunchFiles
 from harness.gpuwork import GpuWorkProbe
+from harness.observation import Observation
 from harness.pipes import held_pipes, pipe_block
-from harness.proctree import alive, descendants, describe, marked, ppid_map, terminate
+from harness.proctree import (
+    alive,
+    descendants,
+    describe,
+    marked,
+    ppid_map,
+    terminate,
+    vm_peak,
+)
 
 SAMPLE_INTERVAL_S = 0.1
 TERM_GRACE_S = 2.0
 PARENT_EXIT_S = 15.0  # the parent still writes captured output once its child is gone
 GPU_SAMPLE_EVERY_S = 1.0
-
-
-@dataclass
-class Observation:
-    """What supervision saw of one launch; classify() turns it into a verdict."""
-
-    index: int
-    files: LaunchFiles
-    parent_returncode: int | None = None
-    started: float = 0.0  # wall clock at "go"
-    duration_s: float = 0.0
-    peak_threads: int = 0
-    peak_rss: int = 0
-    peak_vms: int = 0  # the largest VmSize of one process of the launch
-    stalled: bool = False
-    timed_out: bool = False
-    interrupted: str | None = None
-    stall_evidence: list[str] = field(default_factory=list)
-    stall_s: float = 0.0  # wall seconds between the last progress and the stop
-    stall_cpu_s: float = 0.0  # CPU seconds the tree burned in them
-    stack_dump: str | None = None
-    stragglers: list[str] = field(default_factory=list)
-    orphans: list[str] = field(default_factory=list)
-    parent_killed: bool = False
-    gpu_work: dict = field(default_factory=dict)
-    timeline: dict = field(default_factory=dict)  # wall clock: last_progress, stopped, reaped
-
-
-def _vm_peak(pid: int) -> int:
-    """VmPeak of /proc/PID/status in bytes (0 once the process is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmPeak:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
 
 
 class Watch:
@@ -132,7 +102,7 @@ class Watch:
             # RLIMIT_AS is per process: the largest address space any one of them reached,
             # by the kernel's own high-water mark (VmPeak), so a sample after the last
             # mapping sees it even when the sample before missed the climb.
-            self.obs.peak_vms = max(self.obs.peak_vms, memory.vms, _vm_peak(proc.pid))
+            self.obs.peak_vms = max(self.obs.peak_vms, memory.vms, vm_peak(proc.pid))
             if wchar > self._wchar.get(proc.pid, 0):
                 progressed = True
             self._wchar[proc.pid] = wchar

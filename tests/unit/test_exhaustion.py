@@ -17,11 +17,11 @@ from harness.command import Command
 from harness.condition import Condition
 from harness.files import LaunchFiles
 from harness.limits import Limits
+from harness.observation import Observation
 from harness.outcome import classify
 from harness.phase2 import RunOptions, run
 from harness.phase2 import planning as plans
 from harness.probes import Observed
-from harness.supervise import Observation
 
 from .conftest import FAKE
 from .exhaustion_corpus import CORPUS

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harness.files import LaunchFiles
+from harness.observation import Observation
 from harness.outcome import classify, exhaustion_cause, exit_and_signal
 from harness.probes import Observed
-from harness.supervise import Observation
 
 
 @pytest.fixture
