@@ -51,3 +51,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     for line in report["findings"]:
         console.print(f"- {line}", highlight=False)
     console.print(f"report: {json_path}, {md_path}", highlight=False)
+
+
+@pytest.fixture(autouse=True)
+def _own_plan_cache(tmp_path_factory, monkeypatch):
+    """Each test starts with an empty Phase 2 plan cache of its own: a peak cached by one
+    test must not change another's admission."""
+    from harness.phase2.plan_cache import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("plan-cache")))

@@ -24,7 +24,8 @@ BUDGET = 60  # two capped children (need ~24 each), not three
 def _run(executor: str, out: Path) -> tuple[float, dict]:
     t0 = time.perf_counter()
     results = run_phase2(None, None, RunOptions(executor=executor, max_evals=EVALS,
-                                                tasks_budget=BUDGET, out=out, live=False))
+                                                tasks_budget=BUDGET, out=out, live=False,
+                                                plan_cache=False))  # plan.json only
     return time.perf_counter() - t0, results
 
 

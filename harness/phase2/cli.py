@@ -48,6 +48,8 @@ def add_parser(sub) -> None:
                        help="most evaluations at once (default auto: the CPU count)")
         p.add_argument("--out", default="phase2-out")
         p.add_argument("--json", action="store_true")
+        p.add_argument("--no-plan-cache", action="store_true",
+                       help="neither read nor write per-child peaks in the user's cache dir")
         add_supervision_options(p, DEFAULT_TIMEOUT_S, DEFAULT_STALL_TIMEOUT_S)
         if verb == "run":
             p.add_argument("--resume", action="store_true",
@@ -95,7 +97,8 @@ def _options(args: argparse.Namespace):
                      cpus_per_eval=args.cpus_per_eval, gpus_per_eval=args.gpus_per_eval)
     return RunOptions(strategy=args.strategy, tasks_budget=args.tasks_budget, jobs=args.jobs,
                       timeout_s=args.timeout, stall_timeout_s=args.stall_timeout,
-                      out=Path(args.out), max_evals=args.max_evals, **extra)
+                      out=Path(args.out), max_evals=args.max_evals,
+                      plan_cache=not args.no_plan_cache, **extra)
 
 
 def run(args: argparse.Namespace, command: list[str] | None) -> int:

@@ -17,6 +17,7 @@ from harness.files import LaunchFiles
 from harness.group import LaunchGroup
 from harness.phase2 import executor as executors
 from harness.phase2 import grid as grids
+from harness.phase2 import plan_cache
 from harness.phase2 import planning as plans
 from harness.phase2.executor import Attempt, Executor
 from harness.phase2.ledger import Ledger
@@ -57,7 +58,7 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
                 if not (opts.retry_failed and r["verdict"] != "ok")}
         todo = [Task(e, grids.render(template, e)) for e in evaluations if e.key not in done]
         if STRATEGIES[opts.strategy].admission == "budget":
-            policy.seed(_prior_peak(opts, template, executor.caps, done), "this --out")
+            policy.seed(*_prior_peak(opts, template, executor.caps, done))
         t0 = time.monotonic()
 
         def snapshot(interrupted: str | None = None) -> dict:
@@ -83,8 +84,7 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
         final = snapshot(interrupted)
     peaks = _ok_peaks(done)
     if STRATEGIES[opts.strategy].admission == "budget" and peaks:
-        plans.save_measurement(Path(opts.out), template, final["summary"]["thread_caps"],
-                               max(peaks))
+        _remember(opts, template, final["summary"]["thread_caps"], max(peaks))
     ledger.write_results(final)
     return final
 
@@ -94,10 +94,20 @@ def _ok_peaks(done: dict[str, dict]) -> list[int]:
 
 
 def _prior_peak(opts: RunOptions, template: list[str], caps: dict[str, str],
-                done: dict[str, dict]) -> int | None:
-    """A peak this --out already knows: finished evaluations (resume) or a plan."""
-    peaks = _ok_peaks(done)
-    return max(peaks) if peaks else plans.load_measurement(Path(opts.out), template, caps)
+                done: dict[str, dict]) -> tuple[int | None, str]:
+    """A peak known before this run: finished evaluations (resume), a plan in --out, or
+    the plan cache (unless --no-plan-cache); and where it comes from."""
+    if peaks := _ok_peaks(done):
+        return max(peaks), "this --out"
+    if peak := plans.load_measurement(Path(opts.out), template, caps):
+        return peak, "this --out"
+    return (plan_cache.load(template, caps) if opts.plan_cache else None), "the plan cache"
+
+
+def _remember(opts: RunOptions, template: list[str], caps: dict[str, str], peak: int) -> None:
+    plans.save_measurement(Path(opts.out), template, caps, peak)
+    if opts.plan_cache:
+        plan_cache.save(template, caps, peak)
 
 
 def plan(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -> plans.Plan:
@@ -113,7 +123,7 @@ def plan(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) 
         group.supervisor.run()
         outcome = group.outcome(watch, condition_name="phase2-plan")
     if outcome.verdict == "ok":
-        plans.save_measurement(Path(opts.out), template, caps, outcome.peak_threads)
+        _remember(opts, template, caps, outcome.peak_threads)
     result = plans.make(opts.jobs, opts.tasks_budget, outcome.peak_threads or None)
     result.reasoning.insert(0, f"probe: {evaluations[0].key} {evaluations[0].params} -> "
                                f"{outcome.verdict}, peak {outcome.peak_threads} threads "

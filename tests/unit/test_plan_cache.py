@@ -1,0 +1,34 @@
+"""Measure once, reuse everywhere: the per-child peak of a run seeds the next one with
+another --out, unless --no-plan-cache."""
+
+from __future__ import annotations
+
+from harness.phase2 import RunOptions, plan_cache, run
+
+CAPS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
+# No events and no output until the end: the need is learnt only when one completes.
+TEMPLATE = ["sh", "-c", "sleep 1.5; echo evaluation {n}"]
+GRID = [{"n": 1}, {"n": 2}]
+
+
+def test_round_trip_and_key():
+    assert plan_cache.load(TEMPLATE, CAPS) is None
+    plan_cache.save(TEMPLATE, CAPS, 21)
+    assert plan_cache.load(TEMPLATE, CAPS) == 21
+    assert plan_cache.load(TEMPLATE, {**CAPS, "OMP_NUM_THREADS": "2"}) is None
+    assert plan_cache.load([*TEMPLATE, "--more"], CAPS) is None
+
+
+def _run(tmp_path, name: str, **kw) -> dict:
+    return run(TEMPLATE, GRID, RunOptions(out=tmp_path / name, jobs=2, live=False, **kw))
+
+
+def test_a_second_run_starts_from_the_cached_peak(tmp_path):
+    cold = _run(tmp_path, "cold")["summary"]
+    assert cold["ok"] == 2 and cold["max_running"] == 1  # the first child ran alone
+    warm = _run(tmp_path, "warm")["summary"]
+    assert warm["ok"] == 2 and warm["max_running"] == 2  # both at once: nothing to measure
+    assert any("the plan cache" in d for d in warm["decisions"]), warm["decisions"]
+    ignored = _run(tmp_path, "ignored", plan_cache=False)["summary"]
+    assert ignored["max_running"] == 1
+    assert not any("plan cache" in d for d in ignored["decisions"])
