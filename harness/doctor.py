@@ -30,7 +30,7 @@ def _pids_cgroups() -> list[dict]:
     found = []
     for group in cgroup.ancestors():
         data = group.snapshot()
-        data["origin"] = headroom.origin_of(group.path)[0]
+        data["origin"] = headroom.origin_of(group.path, ask_systemd=True)[0]
         found.append(data)
     return found
 
@@ -167,7 +167,7 @@ def _device_risks(report: dict, add) -> None:
 
 def collect(probe: bool = False) -> dict:
     uid = os.getuid()
-    tight = headroom.live_limits()
+    tight = headroom.live_limits(ask_systemd=True)
     groups = _pids_cgroups()
     gpus, gpu_reason = _gpus()
     report = {

@@ -63,11 +63,13 @@ def _total_threads() -> int:
     return total
 
 
-def origin_of(path: Path) -> tuple[str, str]:
-    """(what set a limit on this cgroup, how to raise it), read from the cgroup's name."""
+def origin_of(path: Path, ask_systemd: bool = False) -> tuple[str, str]:
+    """(what set a limit on this cgroup, how to raise it), read from the cgroup's name;
+    ask_systemd adds the unit's TasksMax (a subprocess: the doctor, not admission)."""
     for pattern, origin, fix in _SOURCES:
         if re.search(pattern, path.name):
-            if origin == "systemd unit" and (shown := _systemd_tasks_max(path.name)):
+            if origin == "systemd unit" and ask_systemd and \
+                    (shown := _systemd_tasks_max(path.name)):
                 origin = f"systemd unit {path.name} ({shown})"
             return origin, fix
     return "cgroup", f"raise {path}/pids.max (or run outside this cgroup)"
@@ -84,21 +86,21 @@ def _systemd_tasks_max(unit: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def cgroup_limits() -> list[Limit]:
+def cgroup_limits(ask_systemd: bool = False) -> list[Limit]:
     """Every pids.max over this process: its own cgroup's and each ancestor's."""
     found = []
     for group in cgroup.ancestors():
         if group.max is None:
             continue
-        origin, fix = origin_of(group.path)
+        origin, fix = origin_of(group.path, ask_systemd)
         found.append(Limit("pids cgroup", group.max, group.current or 0,
                            f"{group.path} (v{group.version})", origin, fix))
     return found
 
 
-def live_limits() -> list[Limit]:
+def live_limits(ask_systemd: bool = False) -> list[Limit]:
     """Every task limit that applies to children of this process, as they stand now."""
-    found = cgroup_limits()
+    found = cgroup_limits(ask_systemd)
     soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
     if os.getuid() != 0 and soft != resource.RLIM_INFINITY:
         found.append(Limit("RLIMIT_NPROC", soft, uid_tasks(os.getuid()),
