@@ -147,8 +147,12 @@ class PidsCgroup:
                     time.sleep(0.02)
 
 
-def _v2_mount(mountinfo: str) -> Path | None:
-    return cgroupv2.mount_point(mountinfo)
+def _v2_mount() -> Path | None:
+    """Where this process sees the cgroup2 hierarchy, or None."""
+    try:
+        return cgroupv2.mount_point(Path("/proc/self/mountinfo").read_text())
+    except OSError:
+        return None
 
 
 def membership(pid: int | str = "self") -> dict[str, str]:
@@ -171,10 +175,7 @@ def cgroup_of(pid: int | str = "self", v1_root: Path = V1_ROOT) -> PidsCgroup | 
     if "pids" in paths:
         return PidsCgroup(v1_root / paths["pids"].lstrip("/"), 1)
     if "" in paths:
-        try:
-            mount = _v2_mount(Path("/proc/self/mountinfo").read_text())
-        except OSError:
-            mount = None
+        mount = _v2_mount()
         if mount is not None:
             path = mount / paths[""].lstrip("/")
             if (path / "pids.max").exists():
@@ -214,10 +215,7 @@ def ancestors(pid: int | str = "self", v1_root: Path = V1_ROOT) -> list[PidsCgro
     if "pids" in paths:
         leaf, top, version = v1_root / paths["pids"].lstrip("/"), v1_root, 1
     elif "" in paths:
-        try:
-            mount = _v2_mount(Path("/proc/self/mountinfo").read_text())
-        except OSError:
-            return []
+        mount = _v2_mount()
         if mount is None:
             return []
         leaf, top, version = mount / paths[""].lstrip("/"), mount, 2
@@ -255,12 +253,9 @@ def leftovers(v1_root: Path = V1_ROOT, owner: int | None = None) -> list[Path]:
     """harness-made cgroups still present, optionally only those of one owner pid."""
     prefix = NAME_PREFIX if owner is None else f"{NAME_PREFIX}{owner}-"
     roots = [v1_root, v1_root / membership().get("pids", "/").lstrip("/")]
-    try:
-        mount = _v2_mount(Path("/proc/self/mountinfo").read_text())
-        if mount is not None:
-            roots.append(cgroupv2.home(mount, membership().get("", "/")))
-    except OSError:
-        pass
+    mount = _v2_mount()
+    if mount is not None:
+        roots.append(cgroupv2.home(mount, membership().get("", "/")))
     found: set[Path] = set()
     for root in roots:
         if root.is_dir():

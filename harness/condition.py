@@ -8,6 +8,7 @@ that change its behaviour (output volume, host size).
 
 from __future__ import annotations
 
+import os
 import pwd
 from dataclasses import asdict, dataclass, field
 
@@ -38,6 +39,12 @@ class Condition:
         for key in (*self.env, *self.unset):
             if not key or not set(key) <= ENV_NAME_CHARS or key[0].isdigit():
                 raise ValueError(f"bad environment variable name {key!r}")
+
+    def parent_env(self) -> dict[str, str]:
+        """The environment a launching parent gets: this process's, polluted as asked."""
+        env = {k: v for k, v in os.environ.items() if k not in self.unset}
+        env.update(self.env)
+        return env
 
     def child_ids(self) -> tuple[int, int] | None:
         """(uid, gid) of run_as, None to keep the launcher's user."""

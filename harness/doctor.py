@@ -30,7 +30,7 @@ def _pids_cgroups() -> list[dict]:
     found = []
     for group in cgroup.ancestors():
         data = group.snapshot()
-        data["origin"] = headroom.origin_of(group.path, ask_systemd=True)[0]
+        data["origin"] = headroom.origin_of(group.path)[0]  # systemd's detail: live_limits
         found.append(data)
     return found
 

@@ -96,8 +96,7 @@ class LaunchGroup:
                                    group if trampoline else None)}
         marker = f"{cgroup.owner_pid()}:{self.id}:{self._count}"
         self._count += 1
-        env = {k: v for k, v in os.environ.items() if k not in cond.unset}
-        env.update({**cond.env, LAUNCH_MARKER_ENV: marker})
+        env = {**cond.parent_env(), LAUNCH_MARKER_ENV: marker}
         record = {"go": go, "env_set": envpolicy.redact_mapping(cond.env),
                   "env_unset": list(cond.unset)}
         cvd = {**env, **go["child"]["env"]}.get("CUDA_VISIBLE_DEVICES")

@@ -8,7 +8,6 @@ headroom, less what running children may still climb to, covers one more need.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -65,13 +64,6 @@ def check_devices(handle: nvml.Nvml, env: dict[str, str]) -> None:
             "GPUs (e.g. CUDA_VISIBLE_DEVICES=0,1)")
 
 
-def parent_env(opts: RunOptions) -> dict[str, str]:
-    """The environment the evaluations' launching parents get."""
-    env = {k: v for k, v in os.environ.items() if k not in opts.unset}
-    env.update(opts.env)
-    return env
-
-
 @dataclass
 class _Running:
     task: Task
@@ -117,16 +109,16 @@ class LocalExecutor(Executor):
     @contextmanager
     def open(cls, opts: RunOptions, template: list[str], policy: RetryPolicy
              ) -> Iterator[LocalExecutor]:
-        with nvml.Nvml.open() as handle:
-            check_devices(handle, parent_env(opts))
-        strategy = STRATEGIES[opts.strategy]
-        jobs = opts.jobs or (None if strategy.admission == "all" else plans.cpus())
         condition = Condition(name=f"phase2-{opts.strategy}",
                               limits=Limits(tasks=opts.tasks_budget), parent_tf=opts.parent_tf,
                               env=opts.env, unset=opts.unset)
+        with nvml.Nvml.open() as handle:
+            check_devices(handle, condition.parent_env())
+        strategy = STRATEGIES[opts.strategy]
+        jobs = opts.jobs or (None if strategy.admission == "all" else plans.cpus())
         with LaunchGroup(condition, opts.timeout_s, opts.stall_timeout_s, TICK_S) as group:
             gate = GpuGate(group.nvml, min_gpu_memory(template, opts.min_gpu_memory),
-                           parent_env(opts).get("CUDA_VISIBLE_DEVICES"))
+                           condition.parent_env().get("CUDA_VISIBLE_DEVICES"))
             yield cls(group, strategy, jobs, policy, Path(opts.out) / "evals", gate)
 
     @property
