@@ -1,7 +1,11 @@
-"""Sessions: tests (what CI runs), repro (the main job), fixes, hosts, gpu, bench, lint.
+"""Sessions: tests (what CI runs), repro (the main job), fixes, hosts, gpu, bench, lint,
+constraints (refreshes constraints.txt).
 
 `nox -s repro -- --full` runs the whole matrix; any other arguments after `--`
-go to pytest (e.g. `-k shared-budget`).
+go to pytest (e.g. `-k shared-budget`). Environments are made with uv where nox finds it
+(`pip install 'nox[uv]'`), else virtualenv, with the Python that runs nox (3.10-3.13),
+and installed under constraints.txt: the versions the matrix budgets, the bench figures
+and the Ray tests were measured with.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ import nox
 
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "uv|virtualenv"
 
-PYTHON = "3.11"
+PYTHON = None  # the interpreter nox runs with: whichever the host has
 WORKERS = str(os.cpu_count() or 2)
 REPORTS = "reports"
+CONSTRAINTS = "constraints.txt"
 
 
 def _install(session: nox.Session, extras: str = "dev") -> None:
-    session.install("-e", f".[{extras}]")
+    session.install("-e", f".[{extras}]", "-c", CONSTRAINTS)
 
 
 @nox.session(python=PYTHON)
@@ -75,7 +81,7 @@ def _vm_packages(session: nox.Session) -> None:
 
 def _hosts(session: nox.Session, args: list[str]) -> None:
     _vm_packages(session)
-    session.install("virtme-ng")
+    session.install("virtme-ng", "-c", CONSTRAINTS)
     session.run("pytest", "tests/hosts", f"--junitxml={REPORTS}/hosts-junit.xml", *args)
 
 
@@ -114,7 +120,7 @@ print(f"{count} GPU(s) visible")
 def gpu(session: nox.Session) -> None:
     """The GPU CI gate: fails (not skips) where no GPU is visible, before it downloads the
     CUDA wheels."""
-    session.install("nvidia-ml-py")
+    session.install("nvidia-ml-py", "-c", CONSTRAINTS)
     session.run("python", "-c", GPU_PREFLIGHT)
     _install(session, "gpu,dev")
     session.run("pytest", "tests/gpu", "-m", "gpu", "--require-gpu",
@@ -137,3 +143,14 @@ def lint(session: nox.Session) -> None:
     workflows = [str(p) for p in sorted(Path(".github/workflows").glob("*.yml"))]
     session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
     session.run("zizmor", "--offline", ".github/workflows")
+
+
+@nox.session(python=PYTHON)
+def constraints(session: nox.Session) -> None:
+    """Re-resolve constraints.txt for every Python 3.10-3.13 (uv's universal resolution);
+    rerun the bench and the tests before committing new pins: the budgets were measured
+    with the old ones."""
+    session.install("uv")
+    session.run("uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--extra", "ray",
+                "--extra", "gpu", "--universal", "--python-version", "3.10", "--no-header",
+                "--quiet", "-o", CONSTRAINTS, *session.posargs)

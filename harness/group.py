@@ -70,8 +70,9 @@ class LaunchGroup:
     # -- starting ---------------------------------------------------------------------
 
     def prepare(self, command: Command, method: str, files: LaunchFiles,
-                child_env: dict[str, str] | None = None) -> Pending:
-        """Start one launching parent; it sets up its TF state, then waits for release()."""
+                child_env: dict[str, str] | None = None, grant: int | None = None) -> Pending:
+        """Start one launching parent; it sets up its TF state, then waits for release().
+        grant: a pids.max of the launch's own inside the budget (needs a pids cgroup)."""
         files.reset()
         if self.user is not None:  # the child writes events/metrics here as another uid
             for path in (files.dir, files.stdout, files.stderr):
@@ -80,6 +81,8 @@ class LaunchGroup:
         # One cgroup per launch inside the shared budget: its pids.events says whether
         # *its* forks were refused; the budget (pids.max) stays the group's.
         own = self.budget.group.child(f"launch-{self._count}") if self.budget.group else None
+        if grant is not None and own is not None:
+            own.set_max(grant)
         group = str(own.path) if own else None
         spec = CATALOGUE[method]
         # With TF not loaded in the parent, the harness itself is a faithful launching
@@ -185,6 +188,15 @@ class LaunchGroup:
         if self.budget.backend == "rlimit-nproc":
             return limits.uid_tasks(self.child_uid) - (self.budget.nproc_base or 0)
         return self.budget.group.current if self.budget.group else None
+
+    def grant(self, watch: Watch, limit: int) -> bool:
+        """Cap a running launch's own cgroup at limit tasks (it keeps what it has; only
+        new threads beyond the cap are refused); False where it has no cgroup."""
+        own = self._released[watch].launch_cgroup
+        if own is None:
+            return False
+        own.set_max(limit)
+        return True
 
     def headroom(self) -> int | None:
         """Budget minus tasks in use now; None without a budget."""

@@ -19,6 +19,7 @@ class Observation:
     peak_threads: int = 0
     peak_rss: int = 0
     peak_vms: int = 0  # the largest VmSize of one process of the launch
+    cpu_s: float = 0.0  # user + system seconds of every process of the launch
     stalled: bool = False
     timed_out: bool = False
     interrupted: str | None = None
@@ -30,4 +31,5 @@ class Observation:
     orphans: list[str] = field(default_factory=list)
     parent_killed: bool = False
     gpu_work: dict = field(default_factory=dict)
-    timeline: dict = field(default_factory=dict)  # wall clock: last_progress, stopped, reaped
+    timeline: dict = field(default_factory=dict)  # wall clock: last_progress, stopped, exited,
+    # reaped

@@ -54,6 +54,7 @@ class Outcome:
     command: str = ""
     timeline: dict = field(default_factory=dict)
     peak_vms: int = 0  # the largest VmSize one process of the launch reached (sampled)
+    cpu_s: float = 0.0  # user + system seconds of the launch's processes
 
     def __post_init__(self) -> None:
         self.verdict = Verdict(self.verdict)
@@ -260,4 +261,4 @@ def build(obs: Observation, result: dict | None, seen: Observed, *, method: str,
         stderr_tail=tail(obs.files.stderr, STDERR_TAIL_BYTES), log_dir=str(obs.files.dir),
         evidence=[*evidence, *seen.evidence], devices=seen.devices, metrics=metrics,
         stack_dump=obs.stack_dump, command=command, timeline=obs.timeline,
-        peak_vms=obs.peak_vms)
+        peak_vms=obs.peak_vms, cpu_s=obs.cpu_s)

@@ -118,6 +118,15 @@ class Watch:
             self._cpu_at_progress = self.cpu_s
             self.obs.timeline["last_progress"] = time.time()
 
+    def final_cpu(self) -> None:
+        """The exited root's whole CPU time (its threads', and its reaped children's),
+        read from the zombie before it is reaped: no sample is missed at the end."""
+        if not self.include_root:
+            return
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(self.parent.pid).cpu_times()
+            self._cpu[self.parent.pid] = sum(times[:4])
+
     @property
     def cpu_s(self) -> float:
         """CPU seconds (user + system) of every process of the tree seen so far."""
@@ -202,10 +211,13 @@ class Supervisor:
             self._next_gpu = now + GPU_SAMPLE_EVERY_S
         finished = []
         for watch in self.running:
+            exited = _exited(watch.parent.pid)  # not reaped yet: its CPU times still read
             watch.sample(now, children)
+            if exited:
+                watch.final_cpu()
             if sample_gpu:
                 watch.gpu.sample({p.pid for p in watch.tree()})
-            if watch.parent.poll() is not None:
+            if exited and watch.parent.poll() is not None:
                 _settle(watch, now)
             elif now - watch.last_progress > self.stall_timeout_s:
                 _stop(watch, now, stalled=True)
@@ -262,12 +274,22 @@ def _stop(watch: Watch, now: float, stalled: bool, diagnose: bool = True) -> Non
     _settle(watch, now)
 
 
+def _exited(pid: int) -> bool:
+    """Whether this child of ours has exited, without reaping it (WNOWAIT)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # already reaped
+        return True
+
+
 def _settle(watch: Watch, now: float) -> None:
     """The parent has exited: anything of the launch still alive is a straggler; kill it."""
     obs = watch.obs
+    obs.timeline.setdefault("exited", time.time())
     if obs.parent_returncode is None:
         obs.parent_returncode = watch.parent.wait()
     obs.duration_s = round(now - watch.t0, 3)
+    obs.cpu_s = round(watch.cpu_s, 3)
     obs.stragglers = watch.kill_tree(grace_s=0.5)
     obs.timeline["reaped"] = time.time()
     if watch.pidfd is not None:

@@ -9,7 +9,6 @@ headroom, less what running children may still climb to, covers one more need.
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,6 +68,20 @@ class _Running:
     task: Task
     watch: Watch
     alone: bool = True  # nothing else ran beside it at any time
+    grant: int | None = None  # its own pids.max, where it has one
+
+
+def auto_jobs(gpus: list[nvml.Gpu], min_free_gib: float) -> tuple[int, str]:
+    """--jobs auto: what the host really has. GPU children: as many as the visible GPUs'
+    free memory holds at --min-gpu-memory each (one per GPU without it); CPU children: one
+    per schedulable CPU (their thread caps split the CPUs between them)."""
+    if not gpus:
+        return plans.cpus(), f"{plans.cpus()} schedulable CPUs"
+    if min_free_gib <= 0:
+        return len(gpus), f"{len(gpus)} visible GPUs, one child each"
+    fits = sum(max(1, int(g.memory_free // (min_free_gib * nvml.GIB))) for g in gpus)
+    return fits, (f"{len(gpus)} visible GPUs hold {fits} children at {min_free_gib:g} GiB "
+                  "free each")
 
 
 def min_gpu_memory(template: list[str], explicit: float | None) -> float:
@@ -115,10 +128,14 @@ class LocalExecutor(Executor):
         with nvml.Nvml.open() as handle:
             check_devices(handle, condition.parent_env())
         strategy = STRATEGIES[opts.strategy]
-        jobs = opts.jobs or (None if strategy.admission == "all" else plans.cpus())
         with LaunchGroup(condition, opts.timeout_s, opts.stall_timeout_s, TICK_S) as group:
-            gate = GpuGate(group.nvml, min_gpu_memory(template, opts.min_gpu_memory),
-                           condition.parent_env().get("CUDA_VISIBLE_DEVICES"))
+            min_gib = min_gpu_memory(template, opts.min_gpu_memory)
+            cvd = condition.parent_env().get("CUDA_VISIBLE_DEVICES")
+            jobs = opts.jobs
+            if jobs is None and strategy.admission != "all":
+                jobs, why = auto_jobs(nvml.visible(group.gpus, cvd), min_gib)
+                policy.note(f"--jobs auto: {jobs} ({why})")
+            gate = GpuGate(group.nvml, min_gib, cvd)
             yield cls(group, strategy, jobs, policy, Path(opts.out) / "evals", gate)
 
     @property
@@ -127,58 +144,101 @@ class LocalExecutor(Executor):
 
     # -- admission ------------------------------------------------------------------
 
-    def _admits(self) -> bool:
+    def _admission(self) -> tuple[bool, int | None]:
+        """Whether one more child starts now, and the grant (its own pids.max) it gets."""
         running = len(self._running)
         if self.strategy.admission == "all":
-            return True
+            return True, None
         if running >= (1 if self.strategy.admission == "one" else self.jobs):
-            return False
-        if not running:
-            return True  # alone is the best a child can get; if that fails, it is final
+            return False, None
         need = self.policy.need.value
-        if need is None:
-            return False  # the first child is still being measured
-        free = self.headroom()
-        # A running child may climb back to its own peak or the per-child need, whichever
-        # is higher (TF drops and re-creates tf.data threads between folds).
-        reserved = sum(max(0, max(need, r.watch.obs.peak_threads) - r.watch.threads_now)
-                       for r in self._running)
-        if free is not None and free - reserved < need:
-            return False
+        prior = self.policy.prior if need is None and self.group.budget.group else None
+        if not running:
+            # Alone is the best a child can get; if that fails, it is final. Under a prior
+            # it starts uncapped too: it is capped when a second child is admitted.
+            return True, None
+        free = self.headroom()  # None: no task limit anywhere, nothing to measure or share
+        granted = need is None and free is not None
+        if granted and prior is None:
+            return False, None  # the first child is still being measured
+        ask = need or prior or 0
+        reserved = sum(self._reserved(r, need) for r in self._running)
+        if free is not None and free - reserved < ask:
+            return False, None
+        if granted and not self._cap_first(prior):
+            return False, None
         not_on_gpu = sum(r.watch.gpu.result.status != "observed" for r in self._running)
         ok, why = self.gpu_gate.allows(not_on_gpu)
         if not ok:
             self.policy.note(f"waiting: {why}")
-        else:
-            self.policy.decisions.append(f"admit #{running + 1}: headroom {free}, reserved "
-                                         f"for running children {reserved}, need {need}")
-        return ok
+            return False, None
+        what = (f"a grant of {prior} tasks ({self.policy.prior_source})" if granted
+                else f"need {need}")
+        self.policy.decisions.append(f"admit #{running + 1}: headroom {free}, reserved for "
+                                     f"running children {reserved}, {what}")
+        return True, (prior if granted else None)
+
+    @staticmethod
+    def _reserved(run: _Running, need: int | None) -> int:
+        """Tasks a running child may still take: up to its grant where it has one, else its
+        own peak or the per-child need, whichever is higher (TF drops and re-creates
+        tf.data threads between folds)."""
+        top = max(need or 0, run.watch.obs.peak_threads)
+        if run.grant is not None:
+            top = run.grant if need is None else min(run.grant, top)
+        return max(0, top - run.watch.threads_now)
+
+    def _cap_first(self, prior: int) -> bool:
+        """Before a child starts under the prior, the uncapped first child gets a grant of
+        what the budget leaves beside the others' grants, so that no child can take
+        another's share: one that outgrows its grant dies alone and is retried."""
+        first = next((r for r in self._running if r.grant is None), None)
+        if first is None:
+            return True
+        others = sum(r.grant or 0 for r in self._running) + prior
+        share = self._total() - others
+        if share < max(prior, first.watch.threads_now):
+            return False
+        if not self.group.grant(first.watch, share):
+            return False
+        first.grant = share
+        self.policy.decisions.append(f"{first.task.evaluation.key}: capped at {share} tasks "
+                                     f"so that a child under the prior cannot starve it")
+        return True
+
+    def _total(self) -> int:
+        """The tasks this run's children may hold together: the budget, or without one
+        the host's headroom plus what they hold now."""
+        if self.group.budget.limit is not None:
+            return self.group.budget.limit
+        return (self.headroom() or 0) + sum(r.watch.threads_now for r in self._running)
 
     def start(self, ready: list[Task]) -> list[Task]:
         if self.strategy.admission == "all":  # the field's Phase 2: all together
             if ready:
-                self._start(ready)
+                self._start(ready, None)
             return ready
         started = []
         for task in ready:
-            if not self._admits():
+            ok, grant = self._admission()
+            if not ok:
                 break
-            self._start([task])
+            self._start([task], grant)
             started.append(task)
         return started
 
-    def _start(self, tasks: list[Task]) -> None:
+    def _start(self, tasks: list[Task], grant: int | None) -> None:
         pendings = []
         for task in tasks:
             task.attempts += 1
             files = attempt_dir(self.log_root / task.evaluation.key, task.attempts)
             pendings.append(self.group.prepare(task.command, self.strategy.method, files,
-                                               self.caps))
+                                               self.caps, grant))
         for task, watch in zip(tasks, self.group.release(pendings), strict=True):
-            task.started_at = time.time()
+            task.began()
             for other in self._running:
                 other.alone = False
-            self._running.append(_Running(task, watch, alone=not self._running))
+            self._running.append(_Running(task, watch, alone=not self._running, grant=grant))
         self.max_running = max(self.max_running, len(self._running))
 
     # -- progress -------------------------------------------------------------------
@@ -193,8 +253,13 @@ class LocalExecutor(Executor):
         run = next(r for r in self._running if r.watch is watch)
         self._running.remove(run)
         outcome = self.group.outcome(watch, condition_name=f"phase2-{self.strategy.name}")
-        alone = "it ran alone: one child does not fit this budget" if run.alone else None
-        return Attempt(run.task, outcome, HOST, at_most=alone)
+        alone = run.alone and run.grant is None
+        at_most = "it ran alone: one child does not fit this budget" if alone else None
+        if run.grant is not None and outcome.verdict == "thread_exhaustion":
+            outcome.evidence.append(f"its own grant of {run.grant} tasks (pids.max of its "
+                                    "launch cgroup) ran out; its neighbours kept theirs")
+            outcome.write(watch.files.outcome)
+        return Attempt(run.task, outcome, HOST, grant=run.grant, at_most=at_most)
 
     def _learn_need(self) -> None:
         """The first child's peak once its device work has started (generous margin);
@@ -211,8 +276,9 @@ class LocalExecutor(Executor):
         self._running.clear()
 
     def facts(self) -> dict:
-        return {"executor": self.name, "cluster": None,
-                "jobs": self.jobs or self.max_running, "max_running": self.max_running,
+        return {"executor": self.name, "cluster": None, "cpus": plans.cpus(),
+                "jobs": 1 if self.strategy.admission == "one" else (self.jobs or self.max_running),
+                "max_running": self.max_running,
                 "thread_caps": self.caps, "budget": self.group.budget.record()}
 
 

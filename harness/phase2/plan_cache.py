@@ -51,20 +51,51 @@ def _path(record: dict) -> Path:
     return directory() / f"{digest}.json"
 
 
+def _read(path: Path) -> dict:
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def _entry(template: list[str], caps: dict[str, str]) -> dict:
+    """The saved entry for this key on this host, or {}."""
+    record = key(template, caps)
+    saved = _read(_path(record))
+    return saved if saved.get("key") == record else {}
+
+
 def load(template: list[str], caps: dict[str, str]) -> int | None:
     """The peak measured earlier for this key on this host, or None."""
-    record = key(template, caps)
+    peak = _entry(template, caps).get("per_child_peak")
+    return int(peak) if peak else None
+
+
+def durations(template: list[str], caps: dict[str, str]) -> dict[str, float]:
+    """Evaluation key -> seconds its last ok run took, for this key on this host."""
+    return dict(_entry(template, caps).get("durations") or {})
+
+
+def largest() -> int | None:
+    """The largest peak any command was measured at on a host with this many CPUs."""
     try:
-        saved = json.loads(_path(record).read_text())
-    except (OSError, ValueError):
+        paths = list(directory().glob("*.json"))
+    except OSError:
         return None
-    return int(saved["per_child_peak"]) if saved.get("key") == record else None
+    peaks = [int(e["per_child_peak"]) for e in map(_read, paths)
+             if e.get("per_child_peak") and (e.get("key") or {}).get("cpus") == cpus()]
+    return max(peaks, default=None)
 
 
-def save(template: list[str], caps: dict[str, str], peak: int) -> None:
+def save(template: list[str], caps: dict[str, str], peak: int,
+         took: dict[str, float] | None = None) -> None:
+    """Keep the peak, and the durations of this run's ok evaluations beside earlier ones."""
     record = key(template, caps)
+    known = {**durations(template, caps), **(took or {})}
     try:
         directory().mkdir(parents=True, exist_ok=True)
-        jsonio.write_json(_path(record), {"key": record, "per_child_peak": peak})
+        jsonio.write_json(_path(record), {"key": record, "per_child_peak": peak,
+                                          "durations": known})
     except OSError:  # a read-only home: the run goes on without a cache
         pass

@@ -35,6 +35,17 @@ def thread_caps(host_cpus: int, jobs: int) -> dict[str, str]:
     }
 
 
+DEFAULT_PEAK_BASE = 32  # threads a thread-capped TF child has besides its pools (measured:
+# 19-22 in all on 2 cores); the prior over-asks rather than risk a retry
+
+
+def default_peak(caps: dict[str, str]) -> int:
+    """A prior peak for a TF child under these caps, before any child was measured."""
+    intra = int(caps.get("TF_NUM_INTRAOP_THREADS") or cpus())
+    inter = int(caps.get("TF_NUM_INTEROP_THREADS") or cpus())
+    return DEFAULT_PEAK_BASE + intra + inter
+
+
 def need_from_peak(peak: int, margin: float = MARGIN) -> int:
     return int(peak * margin) + 1
 

@@ -9,7 +9,6 @@ teach the need their peaks.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from harness.phase2 import planning as plans
@@ -27,6 +26,10 @@ class RetryPolicy:
     backoff_s: float = RETRY_BACKOFF_S
     cap: int | None = None  # the largest need an executor can grant (a cluster's largest node)
     need: plans.Need = field(default_factory=plans.Need)
+    # Tasks a child is granted while no need is measured yet (None: the first child is
+    # measured alone), and where that number comes from.
+    prior: int | None = None
+    prior_source: str = ""
     decisions: list[str] = field(default_factory=list)
 
     def note(self, decision: str) -> None:
@@ -40,6 +43,13 @@ class RetryPolicy:
             self.need.value = plans.need_from_peak(peak)
             self.note(f"per-child need {self.need.value} from a peak of {peak} threads "
                       f"measured earlier in {where}")
+
+    def assume(self, peak: int, where: str) -> None:
+        """A prior: children may start under hard grants of this need before one child of
+        this command is measured."""
+        self.prior, self.prior_source = plans.need_from_peak(peak), where
+        self.note(f"no peak measured for this command: children start under grants of "
+                  f"{self.prior} tasks ({where}) until one is")
 
     def measured(self, peak: int, margin: float, where: str) -> None:
         """A first need from a peak seen while the run goes (e.g. at work_started)."""
@@ -67,7 +77,7 @@ class RetryPolicy:
             return False
         base = max(self.need.value or 0, attempt.grant or 0, outcome.peak_threads) or 1
         self.need.bump(base, cap=self.cap)
-        task.not_before = time.monotonic() + self.backoff_s * 2 ** (task.attempts - 1)
+        task.requeue(self.backoff_s * 2 ** (task.attempts - 1))
         within = f" within its grant of {attempt.grant}" if attempt.grant else ""
         self.note(f"{task.evaluation.key}: thread_exhaustion on attempt {task.attempts}"
                   f"{within}; retry, per-child need now {self.need.value}")

@@ -3,6 +3,7 @@ otherwise, and a summary table at the end."""
 
 from __future__ import annotations
 
+import statistics
 import sys
 
 from rich.console import Console
@@ -14,10 +15,14 @@ from harness.verdict import styled
 
 class Reporter:
     def __init__(self, total: int, skipped: int, console: Console | None = None,
-                 live: bool | None = None) -> None:
+                 live: bool | None = None, cpus: int | None = None,
+                 jobs: int | None = None) -> None:
         self.console = console or Console(stderr=True)
         self.live = sys.stderr.isatty() if live is None else live
         self.total, self.done = total, skipped
+        self.cpus, self.jobs = cpus, jobs
+        self._cpu_s: list[float] = []  # of the evaluations finished in this run
+        self._wall_s: list[float] = []
         self._progress: Progress | None = None
         if skipped:
             self.line(f"resume: {skipped} finished evaluation(s) taken from the ledger")
@@ -42,14 +47,32 @@ class Reporter:
         if verdict != "ok":
             self.line(f"  {key} attempt {attempt}: {verdict}{note}")
 
-    def finished(self, key: str, verdict: str, duration_s: float, score: float | None) -> None:
+    def eta(self) -> str:
+        """Time left: what is left at the mean duration so far, `jobs` at a time; and the
+        floor for it (their mean CPU seconds spread over every CPU)."""
+        left = self.total - self.done
+        if not (self._wall_s and left):
+            return ""
+        mean_s = sum(self._wall_s) / len(self._wall_s)
+        text = f"ETA ~{left * mean_s / max(1, self.jobs or 1):.0f}s"
+        if self.cpus and any(self._cpu_s):
+            floor = left * sum(self._cpu_s) / len(self._cpu_s) / self.cpus
+            text += f" (floor {floor:.0f}s)"
+        return text
+
+    def finished(self, key: str, verdict: str, duration_s: float, score: float | None,
+                 cpu_s: float = 0.0) -> None:
         self.done += 1
+        self._cpu_s.append(cpu_s)
+        self._wall_s.append(duration_s)
         score_text = f" score={score:.4f}" if score is not None else ""
+        eta = self.eta()
         if self._progress is not None:
             self._progress.update(self._task, completed=self.done,
-                                  description=f"last: {key} {verdict}")
+                                  description=f"last: {key} {verdict} {eta}")
         else:
-            self.line(f"[{self.done}/{self.total}] {key} {verdict} {duration_s:.1f}s{score_text}")
+            self.line(f"[{self.done}/{self.total}] {key} {verdict} {duration_s:.1f}s"
+                      f"{score_text}{' · ' + eta if eta else ''}")
 
 
 def print_summary(results: dict, console: Console | None = None) -> None:
@@ -63,9 +86,30 @@ def print_summary(results: dict, console: Console | None = None) -> None:
         attempts = sum(e["attempts"] for e in results["evaluations"] if e["verdict"] == verdict)
         table.add_row(styled(verdict), str(count), str(attempts))
     console.print(table)
+    if summary.get("floor_s"):
+        console.print(f"floor {summary['floor_s']:.1f}s ({summary['child_cpu_s']:.1f} CPU-s of "
+                      f"children over {summary['cpus']} CPUs): this run took "
+                      f"{summary['ratio_to_floor']:.2f}x it", highlight=False)
+    if spent := time_spent(results["evaluations"]):
+        console.print(f"median per evaluation: {spent}", highlight=False)
     best = summary.get("best")
     if best:
         console.print(f"best: {best['key']} {best['params']} "
                       f"{summary['metric']}={best['score']:.4f}", highlight=False)
     if summary.get("missing"):
         console.print(f"[yellow]not finished: {summary['missing']} (run again with --resume)[/]")
+
+
+TIMING_NAMES = {"queued_s": "queued", "to_work_s": "start to work", "work_s": "work",
+                "reap_s": "reap"}
+
+
+def time_spent(evaluations: list[dict]) -> str:
+    """The median of each part of the evaluations' time, in one line."""
+    parts = []
+    for name, label in TIMING_NAMES.items():
+        values = [t[name] for e in evaluations
+                  if (t := e.get("timing")) and t.get(name) is not None]
+        if values:
+            parts.append(f"{label} {statistics.median(values):.2f}s")
+    return ", ".join(parts)

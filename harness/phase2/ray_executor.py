@@ -140,7 +140,7 @@ class RayExecutor(Executor):
         except self.ray.exceptions.RayError as exc:
             return _failed(dest, exc), "?"
         outcome = evaluate.receive(returned, dest)
-        task.started_at = returned.started_at
+        task.began(returned.started_at)
         self.intervals.append((returned.started_at, returned.started_at + outcome.duration_s))
         return outcome, returned.node
 
@@ -173,6 +173,7 @@ class RayExecutor(Executor):
     def facts(self) -> dict:
         total = sum(n.threads for n in self.cluster.nodes)
         return {"executor": self.name, "cluster": self.cluster.record(), "jobs": None,
+                "cpus": int(sum(n.cpus for n in self.cluster.nodes)),
                 "max_running": most_at_once(self.intervals), "thread_caps": self.caps,
                 "budget": {"backend": f"ray resource '{RESOURCE}'", "limit": total,
                            "per_node": {n.name: n.threads for n in self.cluster.nodes}}}

@@ -4,15 +4,19 @@ and results.json = those records plus one Summary, whichever executor ran them."
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from harness.files import LaunchFiles
 from harness.outcome import Outcome
 from harness.phase2.grid import Evaluation
 from harness.phase2.task import Task
 from harness.verdict import Verdict, tally
+from harness.workload import events as ev
 
 # The keys of each evaluation in results.json (the ledger keeps the whole record).
 RESULT_KEYS = ("key", "params", "verdict", "attempts", "metrics", "duration_s", "log_dir",
-               "started_at", "ended_at", "peak_threads", "score", "devices", "node")
+               "started_at", "ended_at", "peak_threads", "score", "devices", "node",
+               "cpu_s", "timing")
 
 
 def score(metrics: dict | None, metric: str) -> float | None:
@@ -39,7 +43,26 @@ def record(task: Task, outcome: Outcome, metric: str, node: str) -> dict:
         "node": node,
         "log_dir": outcome.log_dir,
         "evidence": outcome.evidence[:4],
+        "cpu_s": outcome.cpu_s,
+        "timing": timing(task, outcome),
     }
+
+
+def _since(end: float | None, start: float | None) -> float | None:
+    return round(end - start, 3) if end and start else None
+
+
+def timing(task: Task, outcome: Outcome) -> dict[str, float | None]:
+    """Where the evaluation's time went: waiting to start (over all attempts), then in its
+    last attempt start -> work_started -> completion (or exit), and exit -> tree reaped."""
+    events = ev.read_events(LaunchFiles(Path(outcome.log_dir)).events) if outcome.log_dir else []
+    seen = {e["event"]: e.get("t") for e in events}
+    line = outcome.timeline
+    work = seen.get(ev.WORK_STARTED)
+    return {"queued_s": round(task.queued_s, 3),
+            "to_work_s": _since(work, line.get("started") or task.started_at),
+            "work_s": _since(seen.get(ev.COMPLETED) or line.get("exited"), work),
+            "reap_s": _since(line.get("reaped"), line.get("exited"))}
 
 
 @dataclass
@@ -65,9 +88,24 @@ class Summary:
     budget: dict | None = None
     decisions: list[str] = field(default_factory=list)
     interrupted: str | None = None
+    cpus: int | None = None  # what the run's children could use at once
+    child_cpu_s: float | None = None  # the final attempts' CPU seconds
+    floor_s: float | None = None  # child_cpu_s / cpus: no run can finish sooner
+    ratio_to_floor: float | None = None
 
     def record(self) -> dict:
         return asdict(self)
+
+
+def _floor(summary: Summary, rows: list[dict]) -> None:
+    """The floor: the CPU seconds the finished evaluations needed, spread over every CPU;
+    a run's wall time over it says how much the scheduling cost."""
+    cpu = sum(r.get("cpu_s") or 0.0 for r in rows)
+    if not (summary.cpus and cpu):
+        return
+    summary.child_cpu_s = round(cpu, 2)
+    summary.floor_s = round(cpu / summary.cpus, 2)
+    summary.ratio_to_floor = round(summary.wall_s / summary.floor_s, 3)
 
 
 def results(evaluations: list[Evaluation], finished: dict[str, dict], *, strategy: str,
@@ -84,5 +122,6 @@ def results(evaluations: list[Evaluation], finished: dict[str, dict], *, strateg
         attempts_total=sum(r["attempts"] for r in rows), metric=metric,
         best=best and {"key": best["key"], "params": best["params"], "score": best["score"]},
         wall_s=round(wall_s, 3), **facts)
-    return {"evaluations": [{k: row[k] for k in RESULT_KEYS} for row in rows],
+    _floor(summary, rows)
+    return {"evaluations": [{k: row.get(k) for k in RESULT_KEYS} for row in rows],
             "summary": summary.record()}

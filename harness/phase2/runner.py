@@ -58,7 +58,8 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
                 if not (opts.retry_failed and r["verdict"] != "ok")}
         todo = [Task(e, grids.render(template, e)) for e in evaluations if e.key not in done]
         if STRATEGIES[opts.strategy].admission == "budget":
-            policy.seed(*_prior_peak(opts, template, executor.caps, done))
+            _prepare_policy(policy, opts, template, executor.caps, done)
+            todo = _longest_first(todo, opts, template, executor.caps)
         t0 = time.monotonic()
 
         def snapshot(interrupted: str | None = None) -> dict:
@@ -67,13 +68,16 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
             return results(evaluations, done, strategy=opts.strategy, metric=opts.metric,
                            wall_s=time.monotonic() - t0, facts=facts)
 
-        with Reporter(len(evaluations), len(evaluations) - len(todo), live=opts.live) as report:
+        facts = executor.facts()
+        with Reporter(len(evaluations), len(evaluations) - len(todo), live=opts.live,
+                      cpus=facts.get("cpus"), jobs=facts.get("jobs")) as report:
 
             def finish(attempt: Attempt) -> None:
                 row = record(attempt.task, attempt.outcome, opts.metric, attempt.node)
                 ledger.append(row)
                 done[row["key"]] = row
-                report.finished(row["key"], row["verdict"], row["duration_s"], row["score"])
+                report.finished(row["key"], row["verdict"], row["duration_s"], row["score"],
+                                row["cpu_s"])
                 ledger.write_results(snapshot())
 
             def attempted(attempt: Attempt) -> None:
@@ -84,13 +88,37 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
         final = snapshot(interrupted)
     peaks = _ok_peaks(done)
     if STRATEGIES[opts.strategy].admission == "budget" and peaks:
-        _remember(opts, template, final["summary"]["thread_caps"], max(peaks))
+        took = {r["key"]: r["duration_s"] for r in done.values() if r["verdict"] == "ok"}
+        _remember(opts, template, final["summary"]["thread_caps"], max(peaks), took)
     ledger.write_results(final)
     return final
 
 
 def _ok_peaks(done: dict[str, dict]) -> list[int]:
     return [r["peak_threads"] for r in done.values() if r["verdict"] == "ok"]
+
+
+def _prepare_policy(policy: RetryPolicy, opts: RunOptions, template: list[str],
+                    caps: dict[str, str], done: dict[str, dict]) -> None:
+    """The need from a peak measured before, else a prior that children start under."""
+    policy.seed(*_prior_peak(opts, template, caps, done))
+    if policy.need.value is not None:
+        return
+    if opts.plan_cache and (largest := plan_cache.largest()):
+        policy.assume(largest, "the largest peak of any command in this host's plan cache")
+    else:
+        policy.assume(plans.default_peak(caps), "a default for a thread-capped TF child")
+
+
+def _longest_first(todo: list[Task], opts: RunOptions, template: list[str],
+                   caps: dict[str, str]) -> list[Task]:
+    """Evaluations known (plan cache) to take longer first, so the run's tail is short;
+    unknown ones count as the mean of the known."""
+    took = plan_cache.durations(template, caps) if opts.plan_cache else {}
+    if not took:
+        return todo
+    mean = sum(took.values()) / len(took)
+    return sorted(todo, key=lambda t: -took.get(t.evaluation.key, mean))
 
 
 def _prior_peak(opts: RunOptions, template: list[str], caps: dict[str, str],
@@ -104,10 +132,11 @@ def _prior_peak(opts: RunOptions, template: list[str], caps: dict[str, str],
     return (plan_cache.load(template, caps) if opts.plan_cache else None), "the plan cache"
 
 
-def _remember(opts: RunOptions, template: list[str], caps: dict[str, str], peak: int) -> None:
+def _remember(opts: RunOptions, template: list[str], caps: dict[str, str], peak: int,
+              took: dict[str, float] | None = None) -> None:
     plans.save_measurement(Path(opts.out), template, caps, peak)
     if opts.plan_cache:
-        plan_cache.save(template, caps, peak)
+        plan_cache.save(template, caps, peak, took)
 
 
 def plan(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -> plans.Plan:

@@ -3,6 +3,7 @@ every executor reports it; and where each attempt's files go."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,18 @@ class Task:
     not_before: float = 0.0  # monotonic: a retry waits out its back-off
     verdicts: list[str] = field(default_factory=list)
     started_at: float = 0.0  # wall clock, of the latest attempt
+    queued_at: float = field(default_factory=time.time)  # wall clock it became ready
+    queued_s: float = 0.0  # waiting to start, over all its attempts
+
+    def began(self, at: float | None = None) -> None:
+        """An attempt started (at: wall clock, where a node says when)."""
+        self.started_at = at or time.time()
+        self.queued_s += max(0.0, self.started_at - self.queued_at)
+
+    def requeue(self, delay_s: float) -> None:
+        """Ready again after delay_s (a retry's back-off)."""
+        self.not_before = time.monotonic() + delay_s
+        self.queued_at = time.time() + delay_s
 
 
 @dataclass

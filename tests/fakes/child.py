@@ -60,6 +60,10 @@ def main(mode, arg):
     elif mode == "spin":  # busy, never finishes, says nothing: a busy hang
         while True:
             pass
+    elif mode == "burn":  # arg CPU seconds, then done
+        end = time.process_time() + float(arg)
+        while time.process_time() < end:
+            pass
     elif mode == "progress":  # busy and saying so, never finishes: a timeout, not a hang
         while True:
             print("step", flush=True)

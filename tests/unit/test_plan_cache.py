@@ -1,5 +1,6 @@
 """Measure once, reuse everywhere: the per-child peak of a run seeds the next one with
-another --out, unless --no-plan-cache."""
+another --out, unless --no-plan-cache; the largest peak of any command on this host is
+the prior that children of a new command start under."""
 
 from __future__ import annotations
 
@@ -25,10 +26,20 @@ def _run(tmp_path, name: str, **kw) -> dict:
 
 def test_a_second_run_starts_from_the_cached_peak(tmp_path):
     cold = _run(tmp_path, "cold")["summary"]
-    assert cold["ok"] == 2 and cold["max_running"] == 1  # the first child ran alone
+    # Nothing measured yet: both start under a prior, each capped by a grant of its own.
+    assert cold["ok"] == 2 and cold["max_running"] == 2
+    assert any("children start under grants" in d for d in cold["decisions"])
     warm = _run(tmp_path, "warm")["summary"]
     assert warm["ok"] == 2 and warm["max_running"] == 2  # both at once: nothing to measure
-    assert any("the plan cache" in d for d in warm["decisions"]), warm["decisions"]
+    assert any("measured earlier in the plan cache" in d for d in warm["decisions"]), \
+        warm["decisions"]
+    assert not any("grant" in d or "capped" in d for d in warm["decisions"])
     ignored = _run(tmp_path, "ignored", plan_cache=False)["summary"]
-    assert ignored["max_running"] == 1
     assert not any("plan cache" in d for d in ignored["decisions"])
+
+
+def test_largest_peak_on_this_host():
+    assert plan_cache.largest() is None
+    plan_cache.save(TEMPLATE, CAPS, 21)
+    plan_cache.save(["other"], {}, 40)
+    assert plan_cache.largest() == 40

@@ -1,0 +1,100 @@
+"""The runner keeps the machine busy from the first second: children start under a prior
+before one is measured, each capped so that none can take another's share; the queue
+runs known-long evaluations first; every evaluation says where its time went."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import nvml
+from harness.phase2 import RunOptions, grid, plan_cache, run
+from harness.phase2 import planning as plans
+from harness.phase2.local_executor import auto_jobs
+from tests.unit.conftest import FAKE
+
+pytestmark = pytest.mark.xdist_group("cgroups")
+GRID = [{"n": 1}, {"n": 2}]
+
+
+def _template(mode: str, arg: str) -> list[str]:
+    return [sys.executable, str(FAKE), mode, arg, "{n}"]
+
+
+def _run(tmp_path: Path, template: list[str], grid_: list[dict] = GRID, **kw) -> dict:
+    opts = {"out": tmp_path / "out", "jobs": 2, "tasks_budget": 100, "live": False, **kw}
+    return run(template, grid_, RunOptions(**opts))
+
+
+def test_children_start_together_under_the_default_prior(tmp_path):
+    results = _run(tmp_path, _template("hold-threads", "3"), plan_cache=False)
+    summary = results["summary"]
+    assert summary["ok"] == 2 and summary["max_running"] == 2, summary["decisions"]
+    decisions = "\n".join(summary["decisions"])
+    assert "a default for a thread-capped TF child" in decisions
+    assert "capped at" in decisions  # the first child's share, before the second started
+    starts = sorted(e["started_at"] for e in results["evaluations"])
+    assert starts[1] < min(e["ended_at"] for e in results["evaluations"])
+
+
+def test_a_child_that_outgrows_its_grant_dies_alone_and_is_retried(tmp_path):
+    # The plan cache knows a small command (peak 8): the prior is need_from_peak(8) = 11,
+    # and this command holds 20 threads at once.
+    plan_cache.save(["small", "command"], {}, 8)
+    results = _run(tmp_path, _template("hold-threads", "20"))
+    summary = results["summary"]
+    rows = {e["params"]["n"]: e for e in results["evaluations"]}
+    assert summary["ok"] == 2, summary
+    assert any("grants of 11 tasks" in d for d in summary["decisions"]), summary["decisions"]
+    ledger = [json.loads(line) for line in (tmp_path / "out" / "ledger.jsonl").open()]
+    verdicts = {r["params"]["n"]: r["attempt_verdicts"] for r in ledger}
+    assert verdicts[1] == ["ok"]  # the neighbour kept its share
+    assert verdicts[2] == ["thread_exhaustion", "ok"]
+    first_try = json.loads((Path(rows[2]["log_dir"]).parent / "attempt-1" /
+                            "outcome.json").read_text())
+    assert any("its own grant of 11 tasks" in e for e in first_try["evidence"])
+    assert first_try["budget"]["refused_this_launch"] > 0
+
+
+def test_time_breakdown_and_floor(tmp_path):
+    results = _run(tmp_path, _template("burn", "0.6"))
+    summary = results["summary"]
+    for row in results["evaluations"]:
+        assert row["cpu_s"] >= 0.6  # the whole CPU time, read before the child was reaped
+        timing = row["timing"]
+        assert set(timing) == {"queued_s", "to_work_s", "work_s", "reap_s"}
+        assert all(v is not None and v >= 0 for v in timing.values()), timing
+        assert timing["work_s"] >= 0.5  # it burned between work_started and completed
+    cpu = sum(r["cpu_s"] for r in results["evaluations"])
+    assert summary["cpus"] == plans.cpus()
+    assert summary["floor_s"] == pytest.approx(cpu / plans.cpus(), abs=0.01)
+    assert summary["ratio_to_floor"] == pytest.approx(summary["wall_s"] / summary["floor_s"],
+                                                      rel=0.01)
+
+
+def test_known_long_evaluations_go_first(tmp_path):
+    template = _template("ok", "x")
+    grid_ = [{"n": 1}, {"n": 2}, {"n": 3}]
+    keys = [e.key for e in grid.evaluations(grid_, None)]
+    caps = plans.thread_caps(plans.cpus(), 1)
+    plan_cache.save(template, caps, 4, {keys[0]: 1.0, keys[2]: 9.0})
+    results = _run(tmp_path, template, grid_, jobs=1)
+    order = [e["key"] for e in sorted(results["evaluations"], key=lambda e: e["started_at"])]
+    assert order == [keys[2], keys[1], keys[0]]  # the unknown one counts as the mean (5 s)
+    saved = plan_cache.durations(template, caps)
+    assert set(saved) == set(keys)  # this run's durations were kept for the next
+
+
+def _gpu(index: int, free_gib: float) -> nvml.Gpu:
+    return nvml.Gpu(index, "H200", f"GPU-{index}", int(141 * nvml.GIB),
+                    int(free_gib * nvml.GIB), "DEFAULT")
+
+
+def test_jobs_auto_from_what_the_host_has():
+    assert auto_jobs([], 8.0)[0] == plans.cpus()
+    assert auto_jobs([_gpu(0, 100), _gpu(1, 100)], 0.0)[0] == 2
+    jobs, why = auto_jobs([_gpu(0, 100), _gpu(1, 20)], 30.0)
+    assert jobs == 3 + 1 and "2 visible GPUs" in why  # a GPU short of memory still takes one
