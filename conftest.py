@@ -42,15 +42,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         return
     from rich.console import Console
 
-    from harness.report import matrix_report, matrix_table, write_matrix
+    from harness.pages import write_repro
+    from harness.report import matrix_legend, matrix_report, matrix_table, write_matrix
 
     report = matrix_report(_CELLS)
-    json_path, md_path = write_matrix(report, Path(config.getoption("--repro-report")))
-    console = Console(file=terminalreporter._tw._file, width=200, force_terminal=None)
+    out = Path(config.getoption("--repro-report"))
+    json_path, md_path = write_matrix(report, out)
+    html_path = write_repro(report, out)
+    console = Console(file=terminalreporter._tw._file, width=100, force_terminal=None)
     console.print(matrix_table(report))
+    console.print(matrix_legend(report), highlight=False)
     for line in report["findings"]:
         console.print(f"- {line}", highlight=False)
-    console.print(f"report: {json_path}, {md_path}", highlight=False)
+    console.print(f"report: {html_path} ({json_path}, {md_path})", highlight=False)
 
 
 @pytest.fixture(autouse=True)

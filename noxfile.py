@@ -36,6 +36,7 @@ def tests(session: nox.Session) -> None:
     Phase 2 runner on a local Ray cluster), and the cgroup v2 host tests in a VM."""
     _install(session, "dev,ray")
     session.run("ruff", "check", "harness", "tests", "bench", "noxfile.py", "conftest.py")
+    _browser(session)
     session.run("pytest", "tests/unit", "-n", WORKERS, "--dist", "loadgroup",
                 f"--junitxml={REPORTS}/unit-junit.xml", *session.posargs)
     _repro(session, session.posargs)
@@ -47,6 +48,10 @@ def tests(session: nox.Session) -> None:
 def _repro(session: nox.Session, args: list[str]) -> None:
     session.run("pytest", "tests/repro", "-n", WORKERS, "--dist", "loadgroup",
                 f"--repro-report={REPORTS}", f"--junitxml={REPORTS}/repro-junit.xml", *args)
+    # reports/repro.html as people see it: its structure, and Chromium's screenshots
+    _browser(session)
+    session.run("pytest", "tests/report", f"--repro-report={REPORTS}",
+                f"--junitxml={REPORTS}/report-junit.xml")
 
 
 @nox.session(python=PYTHON)
@@ -64,19 +69,31 @@ def _vm_packages_names() -> tuple[str, ...]:
             "busybox-static")
 
 
-def _vm_packages(session: nox.Session) -> None:
-    """Debian's qemu, a kernel and busybox for the VM: installed where this is a root
+def _apt(session: nox.Session, ready: bool, packages: tuple[str, ...], why: str) -> None:
+    """Debian packages a session needs, unless ready: installed where this is a root
     Debian machine (like CI's), else the exact command, and the session fails."""
-    missing = not (shutil.which("qemu-system-x86_64") and shutil.which("busybox")
-                   and list(Path("/boot").glob("vmlinuz-*")))
-    if not missing:
+    if ready:
         return
-    install = f"apt-get install -y {' '.join(_vm_packages_names())}"
+    install = f"apt-get install -y {' '.join(packages)}"
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        session.error(f"the cgroup v2 host tests boot this machine in a VM: {install}")
+        session.error(f"{why}: {install}")
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     session.run("apt-get", "update", "-qq", external=True, env=env)
     session.run(*install.split(), "-qq", external=True, env=env)
+
+
+def _browser(session: nox.Session) -> None:
+    """Headless Chromium for the report tests (GitHub's runners have Chrome already)."""
+    ready = any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome"))
+    _apt(session, ready, ("chromium",), "the report tests render pages in Chromium")
+
+
+def _vm_packages(session: nox.Session) -> None:
+    """Debian's qemu, a kernel and busybox for the VM."""
+    ready = bool(shutil.which("qemu-system-x86_64") and shutil.which("busybox")
+                 and list(Path("/boot").glob("vmlinuz-*")))
+    _apt(session, ready, _vm_packages_names(), "the cgroup v2 host tests boot this machine "
+         "in a VM")
 
 
 def _hosts(session: nox.Session, args: list[str]) -> None:

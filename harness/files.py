@@ -45,6 +45,10 @@ class LaunchFiles:
         return self.dir / "outcome.json"
 
     @property
+    def samples(self) -> Path:
+        return self.dir / "samples.jsonl"
+
+    @property
     def parent_spec(self) -> Path:
         return self.dir / "parent-spec.json"
 
@@ -56,7 +60,7 @@ class LaunchFiles:
         """Empty logs and no leftovers of an earlier launch in the same directory."""
         self.dir.mkdir(parents=True, exist_ok=True)
         for stale in (self.events, self.metrics, self.stacks, self.parent_result,
-                      self.outcome):
+                      self.outcome, self.samples):
             stale.unlink(missing_ok=True)
         self.stdout.write_bytes(b"")
         self.stderr.write_bytes(b"")

@@ -18,13 +18,13 @@ import time
 import uuid
 from dataclasses import asdict
 
-from harness import cgroup, envpolicy, limits, methods, nvml, probes
+from harness import cgroup, envpolicy, limits, methods, nvml, probes, samples
 from harness.command import Command
 from harness.condition import Condition
 from harness.files import LaunchFiles
 from harness.gpuwork import GpuWorkProbe
 from harness.methods import CATALOGUE
-from harness.outcome import Outcome, build
+from harness.outcome import Outcome, build, first_error
 from harness.pending import Pending, wait_ready, write_spec
 from harness.proctree import LAUNCH_MARKER_ENV
 from harness.supervise import SAMPLE_INTERVAL_S, Supervisor, Watch
@@ -60,6 +60,9 @@ class LaunchGroup:
         self.id = uuid.uuid4().hex[:8]
         cgroup.reap_stale()  # groups of runs that were killed with SIGKILL
         self.supervisor = Supervisor(timeout_s, stall_timeout_s, sample_interval_s)
+        if self.budget.group is not None:  # cheap to read each tick; RLIMIT_NPROC's is not
+            tracked, limit = self.budget.group, self.budget.limit
+            self.supervisor.budget = lambda: (tracked.current, limit)
         self.nvml = nvml.Nvml.open()
         self.gpus = self.nvml.gpus() if self.nvml.available else []
         self._count = 0
@@ -229,6 +232,8 @@ class LaunchGroup:
             outcome.evidence.append(f"the shared budget refused {shared - own} thread/process "
                                     "creations of other launches of this group")
         outcome.write(files.outcome)
+        samples.write_marks(files, outcome.timeline,
+                            None if outcome.verdict == "ok" else first_error(files))
         self._retire(pending)
         return outcome
 

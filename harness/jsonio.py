@@ -33,6 +33,11 @@ def write_json(path: str | Path, data: object, durable: bool = False,
     write_atomic(path, filter_text(text) if filter_text else text, durable)
 
 
+def dumps_line(record: object) -> str:
+    """One JSON-lines line."""
+    return json.dumps(record, default=str) + "\n"
+
+
 def read_jsonl(path: str | Path, key: str) -> list[dict]:
     """Every complete object with `key` in a JSON-lines file; a line torn by a process
     killed mid-write, or anything else that is not such an object, is skipped."""

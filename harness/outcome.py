@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from harness import envpolicy, exhaustion, gpuwork, jsonio
+from harness.files import LaunchFiles
 from harness.limits import TRAMPOLINE_TAG
 from harness.observation import Observation
 from harness.pipes import BLOCKED_WRITE
@@ -109,6 +110,16 @@ def exit_and_signal(result: dict) -> tuple[int | None, int | None, list[str]]:
         sig = rc - 128
         return rc, sig, [f"the shell reported exit {rc} = 128+{_signal_name(sig)}"]
     return rc, None, []
+
+
+ERROR_LINE_RE = re.compile(r"Error\b|error:|Check failed|Traceback|FATAL|^F\d{4} ")
+
+
+def first_error(files: LaunchFiles) -> str | None:
+    """The line that says what went wrong: a thread creation that failed, else the first
+    line of stderr that looks like an error."""
+    found = exhaustion.find([files.stderr])
+    return found.line if found else _first_match([files.stderr], ERROR_LINE_RE)
 
 
 def _first_match(paths: list[Path], pattern: re.Pattern[str]) -> str | None:

@@ -184,10 +184,40 @@ def _grid(report: dict) -> tuple[list[str], dict[str, dict[str, dict]]]:
     return methods, rows
 
 
+# Short names so the terminal matrix fits 100 columns; matrix_legend() spells them out.
+SHORT_METHODS = {"subprocess-pipes": "pipes", "popen-wait": "popen", "os-system": "os",
+                 "shell": "shell", "mp-spawn": "spawn", "mp-fork": "fork",
+                 "env-isolated": "isol", "phase2": "P2"}
+SHORT_VERDICTS = {"ok": "ok", "thread_exhaustion": "TE", "hang": "hang",
+                  "pipe_deadlock": "PD", "timeout": "TO", "crash": "crash", "error": "err",
+                  "no_gpu_work": "noGPU", "launch_error": "LE"}
+
+
+def short(verdicts: list[str]) -> str:
+    counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+    if len(counts) == 1:
+        v, n = next(iter(counts.items()))
+        return SHORT_VERDICTS.get(v, v) if n == 1 else f"{n}/{n} {SHORT_VERDICTS.get(v, v)}"
+    return " ".join(f"{n}{SHORT_VERDICTS.get(v, v)}" for v, n in counts.items())
+
+
 def _rich_cell(cell: dict) -> str:
     if cell["passed"]:
-        return f"[green]{_picture(cell['verdicts'])}[/]"
-    return f"[bold white on red]{_picture(cell['verdicts'])}[/]\n(expected {cell['expected']})"
+        return f"[green]{short(cell['verdicts'])}[/]"
+    return f"[bold white on red]{short(cell['verdicts'])}[/] [red]≠{cell['expected']}[/]"
+
+
+def matrix_table(report: dict) -> Table:
+    methods, rows = _grid(report)
+    table = Table(title="Reproduction matrix (observed verdicts; mismatches in red)",
+                  show_lines=True, padding=(0, 1))
+    table.add_column("condition", overflow="fold")
+    for method in methods:
+        table.add_column(SHORT_METHODS.get(method, method))
+    for condition, by_method in rows.items():
+        table.add_row(condition, *(_rich_cell(by_method[m]) if m in by_method else "[dim]-[/]"
+                                   for m in methods))
+    return table
 
 
 def _markdown_cell(cell: dict) -> str:
@@ -195,17 +225,14 @@ def _markdown_cell(cell: dict) -> str:
     return _picture(cell["verdicts"]) + mark
 
 
-def matrix_table(report: dict) -> Table:
-    methods, rows = _grid(report)
-    table = Table(title="Reproduction matrix (observed verdicts; mismatches in red)",
-                  show_lines=True)
-    table.add_column("condition", no_wrap=True)
-    for method in methods:
-        table.add_column(method)
-    for condition, by_method in rows.items():
-        table.add_row(condition, *(_rich_cell(by_method[m]) if m in by_method else "[dim]-[/]"
-                                   for m in methods))
-    return table
+def matrix_legend(report: dict) -> str:
+    """The full names behind the terminal matrix's short ones (those it used)."""
+    methods, _ = _grid(report)
+    used = {v for c in report["cells"] for v in c["verdicts"]}
+    names = [f"{SHORT_METHODS.get(m, m)} = {m}" for m in methods]
+    names += [f"{SHORT_VERDICTS[v]} = {v}" for v in SHORT_VERDICTS
+              if v in used and SHORT_VERDICTS[v] != v]
+    return "legend: " + ", ".join(names)
 
 
 def matrix_markdown(report: dict) -> str:

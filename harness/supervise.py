@@ -1,5 +1,6 @@
-"""Watch launches: sample their process trees, notice stalls and timeouts, diagnose them
-(pipes.py, stacks.py), kill whole trees (proctree.py), and count what is left.
+"""Supervise launches: sample their process trees (watch.py), notice stalls and
+timeouts, diagnose them (pipes.py, stacks.py), kill whole trees (proctree.py), and count
+what is left.
 
 One single-threaded loop watches every launch of a group. A launch makes
 progress while its tree writes (bytes written, from /proc/PID/io), appends
@@ -13,174 +14,17 @@ is gone so it can still write the output it captured.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
-import subprocess
 import time
+from collections.abc import Callable
 
-import psutil
+from harness.proctree import alive, describe, marked, ppid_map
+from harness.watch import Watch
 
-from harness import stacks
-from harness.files import LaunchFiles
-from harness.gpuwork import GpuWorkProbe
-from harness.observation import Observation
-from harness.pipes import held_pipes, pipe_block
-from harness.proctree import (
-    alive,
-    descendants,
-    describe,
-    marked,
-    ppid_map,
-    terminate,
-    vm_peak,
-)
-
+__all__ = ["SAMPLE_INTERVAL_S", "Supervisor", "Watch"]
 SAMPLE_INTERVAL_S = 0.1
-TERM_GRACE_S = 2.0
-PARENT_EXIT_S = 15.0  # the parent still writes captured output once its child is gone
 GPU_SAMPLE_EVERY_S = 1.0
-
-
-class Watch:
-    """One launch: its parent, every process seen in its tree, and what they did."""
-
-    def __init__(self, index: int, parent: subprocess.Popen, files: LaunchFiles, marker: str,
-                 gpu: GpuWorkProbe, include_root: bool = False) -> None:
-        """parent: the launching parent, or the child itself when include_root (the harness
-        was the launching parent); only then does the root count as part of the launch."""
-        self.index, self.parent, self.files, self.marker, self.gpu = (
-            index, parent, files, marker, gpu)
-        self.include_root = include_root
-        self.obs = Observation(index, files)
-        self.known: dict[int, psutil.Process] = {}
-        self._wchar: dict[int, int] = {}
-        self._sizes: tuple[int, ...] = ()
-        self._cpu: dict[int, float] = {}
-        self._cpu_at_progress = 0.0
-        self.last_progress = 0.0
-        self.t0 = 0.0
-        self.done = False
-        try:
-            self.pidfd: int | None = os.pidfd_open(parent.pid)
-        except (AttributeError, OSError):  # kernels before 5.3
-            self.pidfd = None
-        self.threads_now = 0
-
-    def begin(self, now: float) -> None:
-        self.t0 = self.last_progress = now
-        self.obs.started = time.time()
-        self.obs.timeline["started"] = self.obs.started
-
-    def tree(self, children: dict[int, list[int]] | None = None) -> list[psutil.Process]:
-        """Live processes of this launch below the parent (known ones stay tracked after
-        they are reparented)."""
-        if children is not None:
-            roots = [self.parent.pid] if self.include_root else []
-            for pid in roots + descendants(self.parent.pid, children):
-                if pid not in self.known:
-                    try:
-                        self.known[pid] = psutil.Process(pid)
-                    except psutil.Error:
-                        continue
-        return [p for p in self.known.values() if alive(p)]
-
-    def sample(self, now: float, children: dict[int, list[int]]) -> None:
-        tree = self.tree(children)
-        threads = rss = 0
-        progressed = False
-        for proc in tree:
-            try:
-                with proc.oneshot():
-                    threads += proc.num_threads()
-                    memory = proc.memory_info()
-                    wchar = proc.io_counters().write_chars
-                    cpu = sum(proc.cpu_times()[:2])
-            except psutil.Error:
-                continue
-            rss += memory.rss
-            # RLIMIT_AS is per process: the largest address space any one of them reached,
-            # by the kernel's own high-water mark (VmPeak), so a sample after the last
-            # mapping sees it even when the sample before missed the climb.
-            self.obs.peak_vms = max(self.obs.peak_vms, memory.vms, vm_peak(proc.pid))
-            if wchar > self._wchar.get(proc.pid, 0):
-                progressed = True
-            self._wchar[proc.pid] = wchar
-            self._cpu[proc.pid] = cpu
-        self.threads_now = threads
-        self.obs.peak_threads = max(self.obs.peak_threads, threads)
-        self.obs.peak_rss = max(self.obs.peak_rss, rss)
-        sizes = tuple(p.stat().st_size if p.exists() else 0 for p in self.files.progress_files())
-        progressed |= sizes != self._sizes
-        self._sizes = sizes
-        if progressed:
-            self.last_progress = now
-            self._cpu_at_progress = self.cpu_s
-            self.obs.timeline["last_progress"] = time.time()
-
-    def final_cpu(self) -> None:
-        """The exited root's whole CPU time (its threads', and its reaped children's),
-        read from the zombie before it is reaped: no sample is missed at the end."""
-        if not self.include_root:
-            return
-        with contextlib.suppress(psutil.Error):
-            times = psutil.Process(self.parent.pid).cpu_times()
-            self._cpu[self.parent.pid] = sum(times[:4])
-
-    @property
-    def cpu_s(self) -> float:
-        """CPU seconds (user + system) of every process of the tree seen so far."""
-        return sum(self._cpu.values())
-
-    def cpu_since_progress(self) -> float:
-        return round(self.cpu_s - self._cpu_at_progress, 2)
-
-    # -- diagnosis ------------------------------------------------------------------
-
-    def processes(self) -> list[psutil.Process]:
-        """Everything of this launch below the parent: the tree seen so far, plus marked
-        processes that were reparented before a sample caught them."""
-        procs = {p.pid: p for p in self.tree()}
-        procs.update({p.pid: p for p in marked(self.marker)
-                      if self.include_root or p.pid != self.parent.pid})
-        return list(procs.values())
-
-    def diagnose_stall(self) -> list[str]:
-        procs = self.processes()
-        found = [line for proc in procs if (line := pipe_block(proc.pid))]
-        try:
-            children = psutil.Process(self.parent.pid).children()
-        except psutil.Error:
-            children = []
-        if not self.include_root and not any(alive(c) for c in children):
-            found += held_pipes(self.parent.pid, procs)  # the child is gone, the parent waits
-        return found
-
-    def dump_stacks(self) -> str | None:
-        """Stacks of the launch and of its launching parent: where the parent waits is
-        part of the story."""
-        procs = {p.pid: p for p in self.processes()}
-        with contextlib.suppress(psutil.Error):
-            procs.setdefault(self.parent.pid, psutil.Process(self.parent.pid))
-        return stacks.dump(self.files, list(procs.values()))
-
-    # -- shutdown -------------------------------------------------------------------
-
-    def kill_tree(self, grace_s: float = TERM_GRACE_S) -> list[str]:
-        """SIGTERM the processes below the parent, SIGKILL what survives grace_s."""
-        self.tree(ppid_map())
-        victims = self.processes()
-        killed = [describe(p) for p in victims]
-        terminate(victims, grace_s)
-        return killed
-
-    def finish_parent(self, wait_s: float = PARENT_EXIT_S) -> None:
-        try:
-            self.obs.parent_returncode = self.parent.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            self.obs.parent_killed = True
-            self.parent.kill()
-            self.obs.parent_returncode = self.parent.wait()
 
 
 class Supervisor:
@@ -193,6 +37,8 @@ class Supervisor:
             timeout_s, stall_timeout_s, interval_s)
         self.watches: list[Watch] = []
         self._next_gpu = 0.0
+        # The budget group's (pids.current, pids.max), read once per tick for the samples.
+        self.budget: Callable[[], tuple[int | None, int | None]] = lambda: (None, None)
 
     @property
     def running(self) -> list[Watch]:
@@ -210,9 +56,10 @@ class Supervisor:
         if sample_gpu:
             self._next_gpu = now + GPU_SAMPLE_EVERY_S
         finished = []
+        budget = self.budget()
         for watch in self.running:
             exited = _exited(watch.parent.pid)  # not reaped yet: its CPU times still read
-            watch.sample(now, children)
+            watch.sample(now, children, budget)
             if exited:
                 watch.final_cpu()
             if sample_gpu:
@@ -295,6 +142,8 @@ def _settle(watch: Watch, now: float) -> None:
     if watch.pidfd is not None:
         os.close(watch.pidfd)
         watch.pidfd = None
+    if watch.recorder is not None:
+        watch.recorder.close()
     obs.orphans = [describe(p) for p in marked(watch.marker)] + [
         describe(p) for p in watch.known.values() if alive(p)]
     watch.done = True

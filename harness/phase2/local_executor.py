@@ -174,7 +174,7 @@ class LocalExecutor(Executor):
             return False, None
         what = (f"a grant of {prior} tasks ({self.policy.prior_source})" if granted
                 else f"need {need}")
-        self.policy.decisions.append(f"admit #{running + 1}: headroom {free}, reserved for "
+        self.policy.decide(f"admit #{running + 1}: headroom {free}, reserved for "
                                      f"running children {reserved}, {what}")
         return True, (prior if granted else None)
 
@@ -202,7 +202,7 @@ class LocalExecutor(Executor):
         if not self.group.grant(first.watch, share):
             return False
         first.grant = share
-        self.policy.decisions.append(f"{first.task.evaluation.key}: capped at {share} tasks "
+        self.policy.decide(f"{first.task.evaluation.key}: capped at {share} tasks "
                                      f"so that a child under the prior cannot starve it")
         return True
 

@@ -9,6 +9,7 @@ teach the need their peaks.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from harness.phase2 import planning as plans
@@ -31,11 +32,17 @@ class RetryPolicy:
     prior: int | None = None
     prior_source: str = ""
     decisions: list[str] = field(default_factory=list)
+    decided_at: list[float] = field(default_factory=list)  # wall clock, one per decision
 
     def note(self, decision: str) -> None:
         """Record a decision, once when the same one repeats (a wait across ticks)."""
         if not self.decisions or self.decisions[-1] != decision:
-            self.decisions.append(decision)
+            self.decide(decision)
+
+    def decide(self, decision: str) -> None:
+        """Record a decision and when it was taken (the run's report marks it)."""
+        self.decisions.append(decision)
+        self.decided_at.append(time.time())
 
     def seed(self, peak: int | None, where: str) -> None:
         """Start from a peak measured before this run instead of measuring one child."""

@@ -88,6 +88,7 @@ class Summary:
     budget: dict | None = None
     decisions: list[str] = field(default_factory=list)
     interrupted: str | None = None
+    started_at: float | None = None  # wall clock
     cpus: int | None = None  # what the run's children could use at once
     child_cpu_s: float | None = None  # the final attempts' CPU seconds
     floor_s: float | None = None  # child_cpu_s / cpus: no run can finish sooner

@@ -17,7 +17,7 @@ from harness.files import LaunchFiles
 from harness.group import LaunchGroup
 from harness.phase2 import executor as executors
 from harness.phase2 import grid as grids
-from harness.phase2 import plan_cache
+from harness.phase2 import plan_cache, run_report
 from harness.phase2 import planning as plans
 from harness.phase2.executor import Attempt, Executor
 from harness.phase2.ledger import Ledger
@@ -60,11 +60,13 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
         if STRATEGIES[opts.strategy].admission == "budget":
             _prepare_policy(policy, opts, template, executor.caps, done)
             todo = _longest_first(todo, opts, template, executor.caps)
-        t0 = time.monotonic()
+        t0, started_at = time.monotonic(), time.time()
+        refresher = run_report.Refresher(Path(opts.out))
 
         def snapshot(interrupted: str | None = None) -> dict:
             facts = {**executor.facts(), "per_child_need": policy.need.value,
-                     "decisions": policy.decisions, "interrupted": interrupted}
+                     "decisions": policy.decisions, "interrupted": interrupted,
+                     "started_at": started_at}
             return results(evaluations, done, strategy=opts.strategy, metric=opts.metric,
                            wall_s=time.monotonic() - t0, facts=facts)
 
@@ -78,7 +80,9 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
                 done[row["key"]] = row
                 report.finished(row["key"], row["verdict"], row["duration_s"], row["score"],
                                 row["cpu_s"])
-                ledger.write_results(snapshot())
+                now = snapshot()
+                ledger.write_results(now)
+                refresher.maybe(now, policy.decided_at)
 
             def attempted(attempt: Attempt) -> None:
                 report.attempt(attempt.task.evaluation.key, attempt.task.attempts,
@@ -91,6 +95,7 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
         took = {r["key"]: r["duration_s"] for r in done.values() if r["verdict"] == "ok"}
         _remember(opts, template, final["summary"]["thread_caps"], max(peaks), took)
     ledger.write_results(final)
+    run_report.write(Path(opts.out), final, policy.decided_at)  # after the wall time
     return final
 
 

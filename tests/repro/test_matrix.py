@@ -29,6 +29,7 @@ def _record(row: matrix.Row, method: str, expected: matrix.Expectation, outcomes
         "orphans": sum(o.orphans for o in outcomes),
         "duration_s": [o.duration_s for o in outcomes],
         "log_dir": str(outcomes[0].log_dir) if outcomes else None,
+        "log_dirs": [str(o.log_dir) for o in outcomes],
         "evidence": [o.evidence[:3] for o in outcomes],
     })
 

@@ -1,0 +1,119 @@
+"""OUT/report.html for a Phase 2 run: a Gantt of evaluations and their attempts, the
+budget's tasks in use with the admission decisions, the best configuration and where
+the time went. Rewritten while the run goes (at most every REFRESH_S) and at its end."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from html import escape
+from pathlib import Path
+
+from harness import pages, plots, samples
+from harness.phase2.progress import TIMING_NAMES
+
+REFRESH_S = 30.0  # a render costs ~0.5 CPU-s: the children need the CPUs more
+
+
+def _attempts(out: Path) -> list[tuple[str, dict]]:
+    """(evaluation key, outcome) of every attempt under OUT/evals, in attempt order."""
+    found = []
+    for path in sorted((out / "evals").glob("*/attempt-*/outcome.json"),
+                       key=lambda p: (p.parent.parent.name, int(p.parent.name.split("-")[1]))):
+        try:
+            found.append((path.parent.parent.name, json.loads(path.read_text())))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _bars(attempts: list[tuple[str, dict]], run_start: float) -> list[plots.Bar]:
+    bars, last_end = [], {}
+    for key, outcome in attempts:
+        line = outcome.get("timeline", {})
+        start = line.get("started")
+        if not start:
+            continue
+        end = line.get("reaped") or line.get("exited") or start + outcome.get("duration_s", 0)
+        queued = last_end.get(key, min(run_start, start))
+        bars.append(plots.Bar(key, queued, start, end, outcome.get("verdict", "error")))
+        last_end[key] = end
+    return bars
+
+
+def _in_use(attempts: list[tuple[str, dict]]) -> list[tuple[float, int]]:
+    """The budget group's tasks in use over time, from every launch's samples."""
+    points: dict[float, int] = {}
+    for _, outcome in attempts:
+        for s in samples.read(Path(outcome.get("log_dir", "")))[0]:
+            if s.get("budget_current") is not None:
+                points[round(s["t"], 2)] = s["budget_current"]
+    return sorted(points.items())
+
+
+def _timing_table(evaluations: list[dict]) -> str:
+    head = ("<tr><th>evaluation</th><th>verdict</th><th>attempts</th>"
+            + "".join(f"<th>{n}</th>" for n in TIMING_NAMES.values())
+            + "<th>CPU s</th><th>score</th></tr>")
+    rows = []
+    for e in evaluations:
+        t = e.get("timing") or {}
+        cells = "".join(f"<td>{t[k]:.2f}</td>" if t.get(k) is not None else "<td>-</td>"
+                        for k in TIMING_NAMES)
+        score = "" if e.get("score") is None else f"{e['score']:.4f}"
+        rows.append(f"<tr><td>{escape(e['key'])}</td><td>{pages.badge(e['verdict'])}</td>"
+                    f"<td>{e['attempts']}</td>{cells}<td>{e.get('cpu_s') or 0:.1f}</td>"
+                    f"<td>{score}</td></tr>")
+    medians = []
+    for k, label in TIMING_NAMES.items():
+        values = [e["timing"][k] for e in evaluations
+                  if (e.get("timing") or {}).get(k) is not None]
+        if values:
+            medians.append(f"{label} {statistics.median(values):.2f} s")
+    return (f"<p>median per evaluation: {', '.join(medians)}</p>"
+            f"<table>{head}{''.join(rows)}</table>")
+
+
+def _summary(summary: dict) -> str:
+    best = summary.get("best")
+    floor = (f"; floor {summary['floor_s']:.1f} s ({summary['child_cpu_s']:.1f} CPU-s over "
+             f"{summary['cpus']} CPUs): {summary['ratio_to_floor']:.2f}&times; it"
+             if summary.get("floor_s") else "")
+    return (f"<p><b>{summary['ok']}/{summary['total']} ok</b> in {summary['wall_s']:.1f} s"
+            f"{floor}; strategy {escape(summary['strategy'])}, executor "
+            f"{escape(str(summary.get('executor')))}, at most {summary.get('max_running')} "
+            f"at once, per-child need {summary.get('per_child_need')}</p>"
+            + (f"<p>best: <code>{escape(best['key'])}</code> {escape(str(best['params']))} "
+               f"{escape(summary['metric'])} = {best['score']:.4f}</p>" if best else "")
+            + (f"<p><b>interrupted</b>: {escape(summary['interrupted'])}</p>"
+               if summary.get("interrupted") else "")
+            + (f"<p>not finished: {escape(', '.join(summary['missing']))}</p>"
+               if summary.get("missing") else ""))
+
+
+def write(out: Path, results: dict, decided_at: list[float]) -> Path:
+    summary = results["summary"]
+    start = summary.get("started_at") or time.time()
+    attempts = _attempts(out)
+    decisions = list(zip(decided_at, summary.get("decisions", []), strict=False))
+    listed = "".join(f"<li>{escape(d)}</li>" for _, d in decisions)
+    budget = (summary.get("budget") or {}).get("limit")
+    body = (_summary(summary) + pages.legend()
+            + plots.gantt(_bars(attempts, start), start)
+            + plots.budget_use(_in_use(attempts), budget, decisions, start)
+            + f"<h2>Decisions</h2><ol>{listed}</ol><h2>Where the time went</h2>"
+            + _timing_table(results["evaluations"]))
+    return pages.write(out / "report.html", pages.page("Phase 2 run", body))
+
+
+class Refresher:
+    """Rewrites the report while the run goes, at most every REFRESH_S."""
+
+    def __init__(self, out: Path) -> None:
+        self.out, self._next = out, time.monotonic() + REFRESH_S
+
+    def maybe(self, results: dict, decided_at: list[float]) -> None:
+        if time.monotonic() >= self._next:
+            write(self.out, results, decided_at)
+            self._next = time.monotonic() + REFRESH_S
