@@ -20,6 +20,7 @@ VERDICT_COLORS = {
     "ok": "#2e7d32", "thread_exhaustion": "#c62828", "hang": "#8e24aa",
     "pipe_deadlock": "#6a1b9a", "timeout": "#f9a825", "crash": "#d84315",
     "error": "#546e7a", "no_gpu_work": "#0277bd", "launch_error": "#37474f",
+    "node_lost": "#00838f",
 }
 MARK_STYLES = {"launched": ":", "work_started": "--", "first_error": "-", "completed": "-.",
                "killed": "-", "exited": ":", "reaped": ":"}

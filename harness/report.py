@@ -190,7 +190,8 @@ SHORT_METHODS = {"subprocess-pipes": "pipes", "popen-wait": "popen", "os-system"
                  "env-isolated": "isol", "phase2": "P2"}
 SHORT_VERDICTS = {"ok": "ok", "thread_exhaustion": "TE", "hang": "hang",
                   "pipe_deadlock": "PD", "timeout": "TO", "crash": "crash", "error": "err",
-                  "no_gpu_work": "noGPU", "launch_error": "LE"}
+                  "no_gpu_work": "noGPU", "launch_error": "LE",
+                  "node_lost": "lost"}
 
 
 def short(verdicts: list[str]) -> str:

@@ -20,6 +20,7 @@ class Verdict(str, Enum):
     ERROR = "error"
     NO_GPU_WORK = "no_gpu_work"
     LAUNCH_ERROR = "launch_error"
+    NODE_LOST = "node_lost"  # the cluster node or worker running it died (not its fault)
 
     # The value, never "Verdict.OK", wherever a verdict is printed or formatted.
     __str__ = str.__str__
@@ -35,6 +36,7 @@ _STYLE = {
     Verdict.OK: "green", Verdict.THREAD_EXHAUSTION: "bold red", Verdict.HANG: "magenta",
     Verdict.PIPE_DEADLOCK: "magenta", Verdict.TIMEOUT: "yellow", Verdict.CRASH: "red",
     Verdict.ERROR: "red", Verdict.NO_GPU_WORK: "yellow", Verdict.LAUNCH_ERROR: "red",
+    Verdict.NODE_LOST: "cyan",
 }
 VERDICTS = tuple(v.value for v in Verdict)
 

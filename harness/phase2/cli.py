@@ -14,6 +14,7 @@ from harness._cli import (
     arg,
     env_pair,
     number,
+    seconds,
 )
 
 
@@ -67,6 +68,9 @@ def add_parser(sub) -> None:
                            default=[], help="set in the launching parents' environment")
             p.add_argument("--unset", action="append", default=[])
             p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
+            p.add_argument("--deadline", type=arg(seconds, "seconds"), default=None,
+                           help="for the whole grid: then what runs is stopped, what is "
+                                "queued is left for --resume, and the summary says so")
             p.add_argument("--executor", choices=executor_names(), default="local",
                            help="where evaluations run: this host, or a Ray cluster")
             p.add_argument("--ray-address",
@@ -94,7 +98,8 @@ def _options(args: argparse.Namespace):
                      env=dict(args.env), unset=tuple(args.unset),
                      live={"auto": None, "bar": True, "lines": False}[args.progress],
                      executor=args.executor, ray_address=args.ray_address,
-                     cpus_per_eval=args.cpus_per_eval, gpus_per_eval=args.gpus_per_eval)
+                     cpus_per_eval=args.cpus_per_eval, gpus_per_eval=args.gpus_per_eval,
+                     deadline_s=args.deadline)
     return RunOptions(strategy=args.strategy, tasks_budget=args.tasks_budget, jobs=args.jobs,
                       timeout_s=args.timeout, stall_timeout_s=args.stall_timeout,
                       out=Path(args.out), max_evals=args.max_evals,

@@ -31,4 +31,5 @@ class RunOptions:
     ray_address: str | None = None  # None with executor "ray": start a cluster here
     cpus_per_eval: float = 1.0  # Ray resources each evaluation requests
     gpus_per_eval: float = 0.0
+    deadline_s: float | None = None  # for the whole grid, from its start
     plan_cache: bool = True  # read and write per-child peaks in the user's cache dir

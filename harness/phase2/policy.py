@@ -1,9 +1,10 @@
 """The retry and per-child need policy every executor's attempts go through.
 
-thread_exhaustion is the one verdict worth another attempt, and only when the
+thread_exhaustion is worth another attempt when the
 child could be given more (it shared the budget with others, or got less than the
 largest grant): then the per-child need grows and the task waits a back-off
-before it is queued again. Every other verdict is final. Completed children
+before it is queued again. node_lost (its cluster node or worker died) is retried with
+the same need. Every other verdict is final. Completed children
 teach the need their peaks.
 """
 
@@ -13,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from harness.phase2 import planning as plans
-from harness.phase2.task import Attempt
+from harness.phase2.task import Attempt, Task
 from harness.verdict import Verdict
 
 MAX_ATTEMPTS = 3
@@ -75,17 +76,30 @@ class RetryPolicy:
                 self.note(f"measured {outcome.peak_threads} threads on {attempt.node}: "
                           f"per-child need {self.need.value}")
             return False
+        if outcome.verdict == Verdict.NODE_LOST:  # not the evaluation's fault: same need
+            if not self._may_retry(task):
+                return False
+            self._requeue(task, f"node_lost on attempt {task.attempts} ({attempt.node}); "
+                                "retry on another node")
+            return True
         if outcome.verdict != Verdict.THREAD_EXHAUSTION:
             return False
         if attempt.at_most:
             outcome.evidence.append(attempt.at_most)
             return False
-        if not self.retries or task.attempts >= self.max_attempts:
+        if not self._may_retry(task):
             return False
         base = max(self.need.value or 0, attempt.grant or 0, outcome.peak_threads) or 1
         self.need.bump(base, cap=self.cap)
-        task.requeue(self.backoff_s * 2 ** (task.attempts - 1))
         within = f" within its grant of {attempt.grant}" if attempt.grant else ""
-        self.note(f"{task.evaluation.key}: thread_exhaustion on attempt {task.attempts}"
-                  f"{within}; retry, per-child need now {self.need.value}")
+        self._requeue(task, f"thread_exhaustion on attempt {task.attempts}{within}; retry, "
+                            f"per-child need now {self.need.value}")
         return True
+
+    def _may_retry(self, task: Task) -> bool:
+        return self.retries and task.attempts < self.max_attempts
+
+    def _requeue(self, task: Task, why: str) -> None:
+        """Queue the task again after its back-off (doubling per attempt)."""
+        task.requeue(self.backoff_s * 2 ** (task.attempts - 1))
+        self.note(f"{task.evaluation.key}: {why}")

@@ -5,8 +5,10 @@ Each evaluation requests its measured per-child need in the custom resource `thr
 (ray_cluster.py declares and reads it), and on the node the child runs in a pids
 cgroup of exactly its grant, so a child that outgrows its request dies alone
 (thread_exhaustion) and the policy retries it with a bigger one. Until a per-child
-peak is known (OUT/plan.json or finished evaluations), the first evaluation runs
-alone with a whole node's `threads`; its peak sets the need.
+peak is known (OUT/plan.json, finished evaluations, the plan cache), evaluations ask
+for the policy's prior; without one, the first runs alone with a whole node's
+`threads` and its peak sets the need. A task whose node or worker dies comes back as
+node_lost, with the node its task reported to the tracker (ray_nodes.py), and runs again.
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import cgroup
 from harness.group import LaunchInputError
 from harness.outcome import Outcome
-from harness.phase2 import evaluate
+from harness.phase2 import evaluate, ray_nodes
 from harness.phase2 import planning as plans
 from harness.phase2.executor import Attempt, Executor
 from harness.phase2.options import RunOptions
@@ -33,21 +34,17 @@ from harness.verdict import Verdict
 CANCEL_GRACE_S = 10.0
 
 
-def _on_node(assignment: evaluate.Assignment, run_id: str) -> evaluate.Returned:
-    """The Ray task: node-local files under the node's temp dir, sent back at the end."""
-    return evaluate.run_here(assignment, Path(tempfile.gettempdir()) / "harness-ray"
-                             / f"{run_id}-{assignment.key}")
+def _on_node(assignment: evaluate.Assignment, run_id: str, tracker=None
+             ) -> evaluate.Returned:
+    """The Ray task: node-local files under the node's temp dir, sent back at the end;
+    first it tells the driver's tracker where it runs (if it dies, the driver knows)."""
+    workdir = Path(tempfile.gettempdir()) / "harness-ray" / f"{run_id}-{assignment.key}"
+    if tracker is not None:
+        import ray
 
-
-def _failed(dest, exc: Exception) -> Outcome:
-    """The outcome of an attempt whose Ray task itself failed (worker or node lost)."""
-    dest.dir.mkdir(parents=True, exist_ok=True)
-    outcome = Outcome.from_record({
-        "method": evaluate.METHOD, "condition": "phase2-ray", "verdict": Verdict.ERROR,
-        "log_dir": str(dest.dir),
-        "evidence": [f"the Ray task failed: {str(exc).splitlines()[0]}"]})
-    outcome.write(dest.outcome)
-    return outcome
+        where = ray_nodes.here(ray, str(workdir / f"attempt-{assignment.attempt}"))
+        tracker.started.remote(assignment.key, assignment.attempt, where)
+    return evaluate.run_here(assignment, workdir)
 
 
 def most_at_once(intervals: list[tuple[float, float]]) -> int:
@@ -67,9 +64,12 @@ class RayExecutor(Executor):
 
     def __init__(self, cluster: Cluster, opts: RunOptions, policy: RetryPolicy,
                  ray=None) -> None:
-        """ray: the module (tests pass a stand-in with the same calls)."""
+        """ray: the module (tests pass a stand-in with the same calls; without actors or
+        nodes, so no tracker and no node-side reaping)."""
         super().__init__(policy)
+        self.real = ray is None
         self.ray = ray or import_ray()
+        self.tracker = ray_nodes.tracker(self.ray) if self.real else None
         self.cluster, self.opts = cluster, opts
         self.caps = plans.thread_caps(max(1, int(opts.cpus_per_eval)), 1)
         self.log_root = Path(opts.out) / "evals"
@@ -97,16 +97,21 @@ class RayExecutor(Executor):
              ) -> Iterator[RayExecutor]:
         with connect(opts.ray_address, opts.tasks_budget, opts.cpus_per_eval,
                      opts.gpus_per_eval) as cluster:
-            yield cls(cluster, opts, policy)
+            executor = cls(cluster, opts, policy)
+            executor.reap("left by an earlier driver")  # e.g. one killed with SIGKILL
+            yield executor
 
     @property
     def running(self) -> int:
         return len(self._refs)
 
     def start(self, ready: list[Task]) -> list[Task]:
-        if self.policy.need.value is not None:  # Ray queues them until `threads` are free
+        # Ray queues them until `threads` are free; before a need is measured, each asks
+        # for the prior (its grant: a child that outgrows it dies alone and is retried).
+        need = self.policy.need.value or self.policy.prior
+        if need is not None:
             for task in ready:
-                self._submit(task, min(self.policy.need.value, self.cluster.largest))
+                self._submit(task, min(need, self.cluster.largest))
             return ready
         if not self._refs and ready:  # measure one child on a node of its own
             self._submit(ready[0], self.cluster.largest)
@@ -122,7 +127,8 @@ class RayExecutor(Executor):
             tuple(opts.unset))
         ref = self.remote.options(
             num_cpus=opts.cpus_per_eval, num_gpus=opts.gpus_per_eval,
-            resources={RESOURCE: grant}, max_retries=0).remote(assignment, self.run_id)
+            resources={RESOURCE: grant}, max_retries=0).remote(assignment, self.run_id,
+                                                               self.tracker)
         self._refs[ref] = (task, grant)
 
     def poll(self, timeout_s: float) -> list[Attempt]:
@@ -138,11 +144,36 @@ class RayExecutor(Executor):
         try:
             returned = self.ray.get(ref)
         except self.ray.exceptions.RayError as exc:
-            return _failed(dest, exc), "?"
+            where = self._where(task)
+            outcome = ray_nodes.failed(dest, exc, where)
+            if outcome.verdict == Verdict.NODE_LOST:
+                self.reap(f"after {task.evaluation.key} attempt {task.attempts} was lost")
+            node = f"{where['host']} node {where['node_id'][:8]}" if where else "?"
+            return outcome, node
         outcome = evaluate.receive(returned, dest)
         task.began(returned.started_at)
         self.intervals.append((returned.started_at, returned.started_at + outcome.duration_s))
         return outcome, returned.node
+
+    def _where(self, task: Task) -> dict | None:
+        """Where this attempt ran, as its task told the tracker (None: never started)."""
+        if self.tracker is None:
+            return None
+        try:
+            return self.ray.get(self.tracker.lookup.remote(task.evaluation.key, task.attempts),
+                                timeout=ray_nodes.LOOKUP_TIMEOUT_S)
+        except self.ray.exceptions.RayError:
+            return None
+
+    def reap(self, why: str) -> None:
+        """The node-side reaper on every alive node: process trees and pids cgroups of
+        workers that are gone are removed there, now."""
+        if not self.real:
+            return
+        for node, removed in ray_nodes.reap(self.ray, ray_nodes.alive_ids(self.ray)).items():
+            if removed:
+                self.policy.note(f"reaped {len(removed)} pids cgroup(s) {why} on node "
+                                 f"{node[:8]}: {', '.join(removed)}")
 
     def _ended(self, ref) -> Attempt:
         outcome, node = self._receive(ref)
@@ -155,8 +186,8 @@ class RayExecutor(Executor):
     def stop(self, reason: str) -> None:
         """KeyboardInterrupt in each task, so its launch group kills the child, removes the
         cgroup and sends the files back; a task still there after the grace is killed
-        with its worker (the child dies with it, pdeathsig; its cgroup and files stay on
-        the node, the cgroup until the next launch group there)."""
+        with its worker (the child dies with it, pdeathsig), and the node-side reaper
+        removes its cgroup on its node at once (its files stay there)."""
         refs = list(self._refs)
         if not refs:
             return
@@ -168,7 +199,8 @@ class RayExecutor(Executor):
         for ref in left:
             self.ray.cancel(ref, force=True)
         self._refs.clear()
-        cgroup.reap_stale()  # this host's share of what force-killed workers left
+        if left:
+            self.reap("after force-cancelled attempts")
 
     def facts(self) -> dict:
         total = sum(n.threads for n in self.cluster.nodes)

@@ -88,7 +88,7 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
                 report.attempt(attempt.task.evaluation.key, attempt.task.attempts,
                                attempt.outcome.verdict)
 
-            interrupted = schedule(executor, policy, todo, finish, attempted)
+            interrupted = schedule(executor, policy, todo, finish, attempted, opts.deadline_s)
         final = snapshot(interrupted)
     peaks = _ok_peaks(done)
     if STRATEGIES[opts.strategy].admission == "budget" and peaks:

@@ -107,7 +107,8 @@ def _tasks(*commands) -> list[Task]:
 
 
 def _run(open_executor, tmp_path: Path, tasks: list[Task], stall_s: float = 30.0,
-         poll_hook=None) -> tuple[RetryPolicy, dict[str, list], str | None, Executor]:
+         poll_hook=None, deadline_s: float | None = None
+         ) -> tuple[RetryPolicy, dict[str, list], str | None, Executor]:
     opts = RunOptions(out=tmp_path / "out", tasks_budget=100, jobs=2, timeout_s=60.0,
                       stall_timeout_s=stall_s)
     if open_executor is ray_executor:
@@ -122,7 +123,7 @@ def _run(open_executor, tmp_path: Path, tasks: list[Task], stall_s: float = 30.0
     with open_executor(opts, policy) as executor:
         if poll_hook:
             poll_hook(executor)
-        interrupted = schedule(executor, policy, tasks, finish)
+        interrupted = schedule(executor, policy, tasks, finish, deadline_s=deadline_s)
         return policy, finished, interrupted, executor
 
 
@@ -173,6 +174,36 @@ def test_an_interrupt_stops_everything_and_is_recorded(open_executor, tmp_path):
     assert all(t.attempts == 1 for t in tasks)
     # The autouse sweep of the harness's pytest plugin fails this test if a child or
     # a pids cgroup is left behind.
+
+
+@pytest.mark.parametrize("open_executor", EXECUTORS)
+def test_the_deadline_stops_what_runs_and_leaves_the_queue(open_executor, tmp_path):
+    tasks = _tasks(fake("ok"), fake("sleep", "120"), fake("sleep", "120"), fake("ok"))
+    if open_executor is ray_executor:  # the fake node runs what it is given at once
+        tasks = tasks[:3]
+    _, finished, interrupted, executor = _run(open_executor, tmp_path, tasks, deadline_s=4.0)
+    assert interrupted and interrupted.startswith("deadline of 4 s reached"), interrupted
+    assert "stopped" in interrupted and "left for --resume" in interrupted
+    assert executor.running == 0
+    assert [v for v, _ in finished.values()] == ["ok"]  # only what finished in time
+    assert all(t.attempts <= 1 for t in tasks)
+
+
+def test_library_ctrl_c_names_sigint(tmp_path):
+    tasks = _tasks(fake("sleep", "120"))
+
+    def ctrl_c(executor: Executor) -> None:
+        real_poll = executor.poll
+
+        def poll(timeout_s: float):
+            if executor.running:
+                raise KeyboardInterrupt  # what Python's own SIGINT handler raises
+            return real_poll(timeout_s)
+
+        executor.poll = poll
+
+    _, _, interrupted, _ = _run(local_executor, tmp_path, tasks, poll_hook=ctrl_c)
+    assert interrupted == "SIGINT (KeyboardInterrupt)"
 
 
 def test_executors_are_found_by_module_name():

@@ -127,3 +127,55 @@ def test_without_ray_one_line_and_exit_2(tmp_path):
         "harness phase2 run: error: --executor ray needs Ray, an optional extra: "
         "pip install 'phase2-harness[ray]'"]
     assert not (tmp_path / "out").exists()
+
+
+WHERE = {"node_id": "a" * 56, "address": "10.0.0.7", "host": "worker-7",
+         "node_dir": "/tmp/harness-ray/run-key/attempt-1", "worker_pid": 4242}
+
+
+def test_a_lost_node_or_worker_is_node_lost_with_the_node_as_evidence(tmp_path):
+    import ray.exceptions
+
+    from harness.phase2 import ray_nodes
+
+    for exc in (ray.exceptions.NodeDiedError("Task failed because the node it was running "
+                                             "on is dead"), ray.exceptions.WorkerCrashedError()):
+        outcome = ray_nodes.failed(LaunchFiles(tmp_path / type(exc).__name__), exc, WHERE)
+        assert outcome.verdict == "node_lost"
+        assert outcome.evidence[0].startswith(f"the Ray task failed: {type(exc).__name__}")
+        assert "worker-7" in outcome.evidence[1] and "4242" in outcome.evidence[1]
+        assert WHERE["node_dir"] in outcome.evidence[2]
+        saved = json.loads((tmp_path / type(exc).__name__ / "outcome.json").read_text())
+        assert saved["verdict"] == "node_lost"
+
+
+def test_ray_killing_for_memory_is_the_evaluations_own_error(tmp_path):
+    import ray.exceptions
+
+    from harness.phase2 import ray_nodes
+
+    exc = ray.exceptions.OutOfMemoryError("Task was killed due to the node running low on "
+                                          "memory.")
+    outcome = ray_nodes.failed(LaunchFiles(tmp_path / "oom"), exc, None)
+    assert outcome.verdict == "error"
+    assert any("memory monitor" in e for e in outcome.evidence)
+    assert any("never reported a node" in e for e in outcome.evidence)
+
+
+def test_node_lost_is_retried_with_the_same_need():
+    from harness.outcome import Outcome
+    from harness.phase2.grid import Evaluation
+    from harness.phase2.policy import RetryPolicy
+    from harness.phase2.task import Attempt, Task
+
+    policy = RetryPolicy(backoff_s=0.0)
+    policy.seed(20, "this test")
+    need = policy.need.value
+    task = Task(Evaluation(0, {"i": 0}), Command(("true",)), attempts=1)
+    lost = Outcome.from_record({"method": "phase2", "condition": "c", "verdict": "node_lost",
+                                "log_dir": ""})
+    assert policy.settle(Attempt(task, lost, "worker-7 node aaaa"))
+    assert policy.need.value == need
+    assert "node_lost on attempt 1 (worker-7 node aaaa)" in policy.decisions[-1]
+    task.attempts = policy.max_attempts
+    assert not policy.settle(Attempt(task, lost, "worker-7"))  # attempts run out

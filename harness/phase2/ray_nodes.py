@@ -1,0 +1,104 @@
+"""What the Ray executor knows about nodes: where each attempt runs (a tracker actor the
+tasks report to as they start), what a failed Ray task means (node_lost when its node or
+worker died, not the evaluation's fault), and the node-side reaper that removes what
+killed workers leave (process trees, pids cgroups) on their own node at once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from harness import cgroup
+from harness.files import LaunchFiles
+from harness.outcome import Outcome
+from harness.verdict import Verdict
+
+# A worker or a whole node died under the task: the evaluation is not to blame.
+LOST = ("NodeDiedError", "WorkerCrashedError", "LocalRayletDiedError", "OwnerDiedError",
+        "ObjectLostError", "ActorDiedError")
+REAP_TIMEOUT_S = 30.0
+LOOKUP_TIMEOUT_S = 5.0
+
+
+class Tracker:
+    """Where each attempt started: (key, attempt) -> node, address, node-side log dir.
+    A Ray actor of the driver's (it dies with it)."""
+
+    def __init__(self) -> None:
+        self.where: dict[tuple[str, int], dict] = {}
+
+    def started(self, key: str, attempt: int, where: dict) -> None:
+        self.where[(key, attempt)] = where
+
+    def lookup(self, key: str, attempt: int) -> dict | None:
+        return self.where.get((key, attempt))
+
+
+def tracker(ray):
+    """A Tracker on the driver's own node: a lost worker node must not take it along."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    node = ray.get_runtime_context().get_node_id()
+    return ray.remote(Tracker).options(num_cpus=0, scheduling_strategy=(
+        NodeAffinitySchedulingStrategy(node, soft=False))).remote()
+
+
+def here(ray, node_dir: str) -> dict:
+    """This node, as a task running on it sees it."""
+    return {"node_id": ray.get_runtime_context().get_node_id(),
+            "address": ray.util.get_node_ip_address(), "host": socket.gethostname(),
+            "node_dir": node_dir, "worker_pid": os.getpid()}
+
+
+def failed(dest: LaunchFiles, exc: Exception, where: dict | None) -> Outcome:
+    """The outcome of an attempt whose Ray task itself failed: node_lost (retried
+    elsewhere) when its node or worker died, else error; the node and Ray's error are
+    the evidence, and what the node still held is named."""
+    kind = type(exc).__name__
+    first = (str(exc).strip().splitlines() or [kind])[0][:300]
+    evidence = [f"the Ray task failed: {kind}: {first}"]
+    lost = kind in LOST or any(c.__name__ in LOST for c in type(exc).__mro__)
+    if where:
+        evidence.append(f"it ran on node {where['node_id'][:16]} ({where['address']}, "
+                        f"{where['host']}), worker pid {where['worker_pid']}")
+        evidence.append(f"not sent back: its logs stay on that node in {where['node_dir']}"
+                        + (" (gone with the node if the node is)" if lost else ""))
+    else:
+        evidence.append("the task never reported a node: it died before it started")
+    if kind == "OutOfMemoryError":
+        evidence.append("Ray's memory monitor killed the worker: the evaluation's own "
+                        "memory, so it is not retried")
+    dest.dir.mkdir(parents=True, exist_ok=True)
+    outcome = Outcome.from_record({
+        "method": "phase2", "condition": "phase2-ray",
+        "verdict": Verdict.NODE_LOST if lost else Verdict.ERROR,
+        "log_dir": str(dest.dir), "evidence": evidence})
+    outcome.write(dest.outcome)
+    return outcome
+
+
+def _reap() -> list[str]:
+    """On one node: remove the pids cgroups (and kill what is inside) of launch groups
+    whose creating worker is gone."""
+    return [str(p) for p in cgroup.reap_stale()]
+
+
+def reap(ray, node_ids: list[str]) -> dict[str, list[str]]:
+    """Run the reaper on each of these (alive) nodes now; node id -> what it removed."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    task = ray.remote(_reap)
+    refs = {n: task.options(num_cpus=0, max_retries=0, scheduling_strategy=(
+        NodeAffinitySchedulingStrategy(n, soft=False))).remote() for n in node_ids}
+    done: dict[str, list[str]] = {}
+    for node, ref in refs.items():
+        try:
+            done[node] = ray.get(ref, timeout=REAP_TIMEOUT_S)
+        except ray.exceptions.RayError:  # the node died meanwhile: nothing left to reap
+            done[node] = []
+    return done
+
+
+def alive_ids(ray) -> list[str]:
+    return [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
