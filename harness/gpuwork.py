@@ -59,6 +59,7 @@ class GpuWorkProbe:
         self.result = GpuWork("not_observed" if handle.available else "unknown", handle.reason,
                               [g.uuid for g in devices])
         self._before: dict[str, tuple[int, set[int]]] = {}
+        self.memory_used: dict[str, int] = {}  # uuid -> bytes at the last sample (per device)
         if not handle.available:
             return
         try:
@@ -96,7 +97,8 @@ class GpuWorkProbe:
                        f"{len(new)} process(es) appeared on {gpu.uuid} while the launch ran, "
                        "PIDs not in this namespace (container); shared with any sibling on "
                        "the same device")
-        rise = handle.memory_used(gpu) - used_before
+        self.memory_used[gpu.uuid] = handle.memory_used(gpu)
+        rise = self.memory_used[gpu.uuid] - used_before
         if rise >= MEMORY_RISE_BYTES:
             result.saw("device-memory", gpu, f"memory used on {gpu.uuid} rose {rise >> 20} MiB "
                        "while the launch ran (per device, not per process)")

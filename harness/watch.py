@@ -111,7 +111,10 @@ class Watch:
         if self.recorder is not None:
             self.recorder.write({"t": time.time(), "threads": threads, "rss": rss,
                                  "cpu_s": round(self.cpu_s, 3), "stderr_bytes": sizes[2],
-                                 "budget_current": budget[0], "budget_max": budget[1]})
+                                 "budget_current": budget[0], "budget_max": budget[1],
+                                 # per device (NVML cannot split it by process), <= 1 s old
+                                 "gpu_memory_used": sum(self.gpu.memory_used.values())
+                                 if self.gpu.memory_used else None})
         if progressed:
             self.last_progress = now
             self._cpu_at_progress = self.cpu_s

@@ -25,6 +25,7 @@ def test_own_pid_on_the_device_is_observed():
     probe.sample({4242, 7})
     assert probe.result.status == "observed" and probe.result.pids == [4242]
     assert probe.result.sources["nvml-pids"] == "yes"
+    assert set(probe.memory_used) == {g.uuid for g in probe.devices}  # what samples record
 
 
 def test_container_host_pids_count_as_new_processes():
