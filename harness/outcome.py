@@ -262,6 +262,9 @@ def build(obs: Observation, result: dict | None, seen: Observed, *, method: str,
         evidence.append(f"left running after the parent returned, killed: {obs.stragglers}")
     if obs.orphans:
         evidence.append(f"ORPHANS still alive after cleanup: {obs.orphans}")
+    if found.verdict == Verdict.OK and (hit := exhaustion.find([obs.files.stderr])):
+        evidence.append(f"completed although {hit.runtime} could not create a thread: "
+                        f"{hit.line[:160]} (it carried on with fewer threads)")
     return Outcome(
         method=method, condition=condition, sibling=obs.index, verdict=found.verdict,
         exit_code=found.exit_code, signal=found.signal, work_started=seen.work_started,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,19 @@ def test_near_miss_is_not(entry, tmp_path):
     assert _classify(tmp_path, entry.near_miss, returncode=-6) == "crash"
 
 
+def test_a_run_that_carries_on_without_its_threads_is_ok_and_says_so(tmp_path):
+    # OpenBLAS with SIGINT ignored (a background job): the failure is printed, then the
+    # program really completes with fewer threads. ok, with the message as evidence.
+    message = ("OpenBLAS blas_thread_init: pthread_create failed for thread 1 of 2: "
+               "Resource temporarily unavailable")
+    code = f"import sys; sys.stderr.write({message!r} + '\\n')"
+    [outcome] = launch.run(launch.LaunchSpec(Command((sys.executable, "-c", code)),
+                                             "env-isolated", Condition(), tmp_path / "l"))
+    assert outcome.verdict == "ok"
+    assert any(e.startswith("completed although pthreads") and "fewer threads" in e
+               for e in outcome.evidence), outcome.evidence
+
+
 def test_context_is_looked_for_on_both_sides():
     assert exhaustion.find_in_lines(["Error: EAGAIN", "    at new Worker (x.js:1:1)"])
     assert exhaustion.find_in_lines(["Error: EAGAIN", "    at Object.readSync (fs:1)"]) is None
@@ -97,7 +111,14 @@ def test_live_message_under_a_pids_budget(name, tmp_path, tmp_path_factory):
     spec = launch.LaunchSpec(Command(tuple(argv)), "env-isolated",
                              Condition(limits=Limits(tasks=budget)), tmp_path / "launch",
                              timeout_s=60.0, stall_timeout_s=20.0)
-    [outcome] = launch.run(spec)
+    # OpenBLAS answers a failed pthread_create with raise(SIGINT): where this process runs
+    # with SIGINT ignored (a background job of a non-interactive shell), the child inherits
+    # that, carries on single-threaded and really completes. Launch as a terminal would.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        [outcome] = launch.run(spec)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert outcome.verdict == "thread_exhaustion", (outcome.evidence, outcome.stderr_tail)
     assert any("could not be created" in e for e in outcome.evidence), outcome.evidence
     assert any(e.startswith("pids.events max +") for e in outcome.evidence)
