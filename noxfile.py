@@ -40,6 +40,9 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "tests/unit", "-n", WORKERS, "--dist", "loadgroup",
                 f"--junitxml={REPORTS}/unit-junit.xml", *session.posargs)
     _repro(session, session.posargs)
+    # reports/repro.html as people see it: its structure, and Chromium's screenshots
+    session.run("pytest", "tests/report", f"--repro-report={REPORTS}",
+                f"--junitxml={REPORTS}/report-junit.xml")
     session.run("pytest", "tests/fixes", f"--junitxml={REPORTS}/fixes-junit.xml",
                 *session.posargs)
     _hosts(session, session.posargs)
@@ -48,10 +51,6 @@ def tests(session: nox.Session) -> None:
 def _repro(session: nox.Session, args: list[str]) -> None:
     session.run("pytest", "tests/repro", "-n", WORKERS, "--dist", "loadgroup",
                 f"--repro-report={REPORTS}", f"--junitxml={REPORTS}/repro-junit.xml", *args)
-    # reports/repro.html as people see it: its structure, and Chromium's screenshots
-    _browser(session)
-    session.run("pytest", "tests/report", f"--repro-report={REPORTS}",
-                f"--junitxml={REPORTS}/report-junit.xml")
 
 
 @nox.session(python=PYTHON)
