@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from harness.phase2 import RunOptions, run
-from tests.fixes.test_ray import ENV, wait_gone
+from tests.fixes.test_ray import ENV, ray_processes, wait_gone
 
 pytestmark = [pytest.mark.fixes, pytest.mark.slow, pytest.mark.timeout(600)]
 EVALS = 8
@@ -28,11 +28,16 @@ NODES = 3
 def cluster():
     from ray.cluster_utils import Cluster
 
+    before = ray_processes()
     made = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     nodes = [made.add_node(num_cpus=1, resources={"threads": 40}) for _ in range(NODES)]
     made.wait_for_nodes()
     yield made, nodes
     made.shutdown()
+    # Afterwards: no Ray process of the cluster, no workload, no harness cgroup (the
+    # harness's pytest plugin checks the cgroups and marked processes after each test).
+    assert not wait_gone(ray_processes() - before), "Ray processes outlived the cluster"
+    assert not wait_gone({p.pid for p in workloads()}), "a workload outlived the cluster"
 
 
 def ledger(out: Path) -> list[dict]:
