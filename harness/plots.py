@@ -123,6 +123,9 @@ def gantt(bars: Sequence[Bar], t0: float) -> str:
     ax.set_yticks(range(len(keys)), keys, fontsize=7)
     ax.invert_yaxis()
     ax.set(xlabel="seconds since the run started", title="evaluations (grey: queued)")
+    if not bars:  # e.g. interrupted before any attempt started
+        ax.text(0.5, 0.5, "no attempt has started", ha="center", transform=ax.transAxes)
+        return _svg(fig)
     used = sorted({b.verdict for b in bars})
     ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=color(v)) for v in used],
               labels=used, fontsize=7, loc="lower right")

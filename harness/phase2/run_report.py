@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import time
 from html import escape
 from pathlib import Path
@@ -107,6 +108,16 @@ def write(out: Path, results: dict, decided_at: list[float]) -> Path:
     return pages.write(out / "report.html", pages.page("Phase 2 run", body))
 
 
+def write_or_say(out: Path, results: dict, decided_at: list[float]) -> None:
+    """write(), but a report that cannot be drawn is one line on stderr, not a failed run:
+    results.json and the ledger are already written, and they are what counts."""
+    try:
+        write(out, results, decided_at)
+    except Exception as exc:  # a view must never turn a finished grid into an error
+        print(f"phase2: {out / 'report.html'} not written: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+
+
 class Refresher:
     """Rewrites the report while the run goes, at most every REFRESH_S."""
 
@@ -115,5 +126,5 @@ class Refresher:
 
     def maybe(self, results: dict, decided_at: list[float]) -> None:
         if time.monotonic() >= self._next:
-            write(self.out, results, decided_at)
+            write_or_say(self.out, results, decided_at)
             self._next = time.monotonic() + REFRESH_S

@@ -95,7 +95,7 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
         took = {r["key"]: r["duration_s"] for r in done.values() if r["verdict"] == "ok"}
         _remember(opts, template, final["summary"]["thread_caps"], max(peaks), took)
     ledger.write_results(final)
-    run_report.write(Path(opts.out), final, policy.decided_at)  # after the wall time
+    run_report.write_or_say(Path(opts.out), final, policy.decided_at)  # after the wall time
     return final
 
 

@@ -124,3 +124,17 @@ def test_phase2_run_writes_a_report_chromium_renders(tmp_path):
     assert found.svgs == 2
     shot = browser.screenshot(page, tmp_path / "run.png")
     assert browser.share(shot, plots.color("ok")) > 0.005  # the Gantt's bars
+
+
+def test_a_run_stopped_before_any_attempt_still_gets_its_report(tmp_path):
+    from harness.phase2 import run_report
+
+    (tmp_path / "evals" / "0000-k" / "attempt-1").mkdir(parents=True)  # no outcome yet
+    summary = {"ok": 0, "total": 2, "wall_s": 0.5, "strategy": "runner", "executor": "ray",
+               "max_running": 0, "per_child_need": None, "metric": "score", "best": None,
+               "interrupted": "SIGTERM", "missing": ["0000-k", "0001-k"],
+               "decisions": ["a decision"], "budget": None, "started_at": 1.0}
+    page = run_report.write(tmp_path, {"evaluations": [], "summary": summary}, [1.5])
+    found = parse(page)
+    assert found.svgs == 2 and "budget-line" in found.ids and "decision-0" in found.ids
+    assert "SIGTERM" in page.read_text()
