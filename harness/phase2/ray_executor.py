@@ -13,6 +13,8 @@ node_lost, with the node its task reported to the tracker (ray_nodes.py), and ru
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import tempfile
 import time
 import uuid
@@ -39,6 +41,11 @@ def _on_node(assignment: evaluate.Assignment, run_id: str, tracker=None
     """The Ray task: node-local files under the node's temp dir, sent back at the end;
     first it tells the driver's tracker where it runs (if it dies, the driver knows)."""
     workdir = Path(tempfile.gettempdir()) / "harness-ray" / f"{run_id}-{assignment.key}"
+    # ray.cancel() stops a task by simulating SIGINT in its thread, which does nothing
+    # where SIGINT is ignored (a cluster started under nohup or as a background job):
+    # then only force-killing is left, and the attempt's logs stay on the node.
+    with contextlib.suppress(ValueError):  # only in the main thread, where Ray runs tasks
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if tracker is not None:
         import ray
 
@@ -195,6 +202,9 @@ class RayExecutor(Executor):
             self.ray.cancel(ref, force=False)
         stopped, left = self.ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S)
         for ref in stopped:  # logs into OUT; not finished, so --resume runs it again
+            task, _ = self._refs[ref]
+            if self.tracker is not None and self._where(task) is None:
+                continue  # cancelled while queued in Ray: it never ran, no attempt to keep
             self._receive(ref)
         for ref in left:
             self.ray.cancel(ref, force=True)
