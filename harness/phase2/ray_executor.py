@@ -113,13 +113,21 @@ class RayExecutor(Executor):
         return len(self._refs)
 
     def start(self, ready: list[Task]) -> list[Task]:
-        # Ray queues them until `threads` are free; before a need is measured, each asks
-        # for the prior (its grant: a child that outgrows it dies alone and is retried).
-        need = self.policy.need.value or self.policy.prior
-        if need is not None:
+        need = self.policy.need.value
+        if need is not None:  # Ray queues them until `threads` are free
             for task in ready:
                 self._submit(task, min(need, self.cluster.largest))
             return ready
+        if self.policy.prior is not None:
+            # Before a need is measured: as many as the nodes hold at the prior (each its
+            # grant: a child that outgrows it dies alone and is retried); the rest wait
+            # for the need, not in Ray's queue with a request too big for them.
+            grant = min(self.policy.prior, self.cluster.largest)
+            fits = max(1, sum(n.threads // grant for n in self.cluster.nodes))
+            started = ready[:max(0, fits - len(self._refs))]
+            for task in started:
+                self._submit(task, grant)
+            return started
         if not self._refs and ready:  # measure one child on a node of its own
             self._submit(ready[0], self.cluster.largest)
             return ready[:1]

@@ -206,6 +206,22 @@ def test_library_ctrl_c_names_sigint(tmp_path):
     assert interrupted == "SIGINT (KeyboardInterrupt)"
 
 
+@pytest.mark.parametrize(("threads", "in_flight"), [(60, 1), (100, 2), (200, 4)])
+def test_ray_before_a_need_starts_what_the_nodes_hold_at_the_prior(threads, in_flight,
+                                                                     tmp_path):
+    policy = RetryPolicy()
+    policy.assume(34, "this test")  # need_from_peak(34) = 43 tasks
+    opts = RunOptions(out=tmp_path / "out")
+    executor = RayExecutor(Cluster(None, [Node("fake-node", threads, 4.0, 0.0)]), opts,
+                           policy, ray=FakeRay())
+    tasks = _tasks(*(fake("ok") for _ in range(4)))
+    started = executor.start(tasks)
+    assert len(started) == in_flight  # the rest wait for the need, not in Ray's queue
+    assert executor.start(tasks[len(started):]) == []  # nothing more while they run
+    while executor.running:
+        executor.poll(0.5)
+
+
 def test_executors_are_found_by_module_name():
     assert names() == ["local", "ray"]
     assert load("local") is LocalExecutor and load("ray") is RayExecutor
