@@ -14,7 +14,8 @@ from pathlib import Path
 from harness import pages, plots, samples
 from harness.phase2.progress import TIMING_NAMES
 
-REFRESH_S = 30.0  # a render costs ~0.5 CPU-s: the children need the CPUs more
+REFRESH_S = 30.0  # a render costs ~0.15 CPU-s (0.5 more for the first import): the
+# children need the CPUs more
 
 
 def _attempts(out: Path) -> list[tuple[str, dict]]:
