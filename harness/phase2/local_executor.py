@@ -175,7 +175,7 @@ class LocalExecutor(Executor):
         what = (f"a grant of {prior} tasks ({self.policy.prior_source})" if granted
                 else f"need {need}")
         self.policy.decide(f"admit #{running + 1}: headroom {free}, reserved for "
-                                     f"running children {reserved}, {what}")
+                           f"running children {reserved}, {what}")
         return True, (prior if granted else None)
 
     @staticmethod
@@ -203,7 +203,7 @@ class LocalExecutor(Executor):
             return False
         first.grant = share
         self.policy.decide(f"{first.task.evaluation.key}: capped at {share} tasks "
-                                     f"so that a child under the prior cannot starve it")
+                           "so that a child under the prior cannot starve it")
         return True
 
     def _total(self) -> int:
