@@ -3,6 +3,8 @@
 In one run, each as a ratio:
 - the runner from cold (an empty plan cache) and warm (the cache the cold run left)
   against the floor (the children's CPU seconds over the CPUs, from each run's summary);
+- the runner after a tiny command ran first (its peak of 1 in the plan cache, which is
+  no evidence about this command): ratio to floor and evaluations lost (must be 0);
 - the sequential strategy against the same children run directly, one after another,
   uncapped like its own and with no harness at all (before and after it, averaged);
 - the runner's median reap time, and how many evaluations the naive strategy loses.
@@ -10,6 +12,7 @@ In one run, each as a ratio:
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -18,11 +21,12 @@ import time
 from pathlib import Path
 
 from bench.common import save
-from harness.phase2 import RunOptions, grid
+from harness.phase2 import RunOptions, grid, plan_cache
 from harness.phase2 import run as run_phase2
 from harness.phase2.plan_cache import CACHE_ENV
 
 EVALS = 6
+TINY = ["python3", "-c", "import time; print({x}); time.sleep(1.5)"]
 BUDGET = 100  # the issue's figure: room for several capped children (need ~24 each)
 
 
@@ -52,6 +56,12 @@ def _reap_median(results: dict) -> float | None:
     return statistics.median(reaps) if reaps else None
 
 
+def _guess_deaths(out: Path) -> int:
+    """Attempts that died within a grant the runner guessed (the ledger keeps them)."""
+    lines = (out / "ledger.jsonl").read_text().splitlines()
+    return sum(len(json.loads(line).get("guesses") or []) for line in lines)
+
+
 def _second_start(results: dict) -> float:
     """Seconds between the first two evaluations' starts."""
     starts = sorted(e["started_at"] for e in results["evaluations"])
@@ -67,6 +77,10 @@ def run() -> dict:
         cold_s, cold = _run("runner", Path(tmp, "cold"))
         warm_s, warm = _run("runner", Path(tmp, "warm"))
         _, naive = _run("naive", Path(tmp, "naive"), cache=False)
+        os.environ[CACHE_ENV] = str(Path(tmp, "polluted-cache"))
+        plan_cache.save(TINY, {}, 1)  # a tiny command ran by hand before this grid
+        polluted_s, polluted = _run("runner", Path(tmp, "polluted"))
+        guess_deaths = _guess_deaths(Path(tmp, "polluted"))
         del os.environ[CACHE_ENV]
     c, w = cold["summary"], warm["summary"]
     data = {"evaluations": EVALS, "tasks_budget": BUDGET, "cpus": c["cpus"],
@@ -78,6 +92,9 @@ def run() -> dict:
             "reap_s_median": _reap_median(cold),
             "second_start_s": {"cold": _second_start(cold), "warm": _second_start(warm)},
             "naive_by_verdict": naive["summary"]["by_verdict"],
+            "polluted_s": polluted_s, "polluted_ratio": polluted["summary"]["ratio_to_floor"],
+            "polluted_lost": EVALS - polluted["summary"]["ok"],
+            "polluted_guess_deaths": guess_deaths,
             "cold_decisions": c["decisions"], "warm_decisions": w["decisions"]}
     save("phase2",
          f"phase2 ({EVALS} evaluations, budget {BUDGET}, {c['cpus']} CPUs): runner / floor = "
@@ -88,7 +105,9 @@ def run() -> dict:
          f"{data['second_start_s']['cold']:.2f} s / {data['second_start_s']['warm']:.2f} s "
          f"after the first (cold / warm); ok cold {c['ok']}, warm {w['ok']}, "
          f"sequential {seq['summary']['ok']} of {EVALS}; naive lost "
-         f"{EVALS - naive['summary']['ok']}/{EVALS}", data)
+         f"{EVALS - naive['summary']['ok']}/{EVALS}; after a tiny command in the cache: "
+         f"{data['polluted_ratio']:.2f} x floor, lost {data['polluted_lost']}/{EVALS}, "
+         f"{guess_deaths} guess-deaths", data)
     return data
 
 

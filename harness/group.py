@@ -216,6 +216,9 @@ class LaunchGroup:
         group_now = self.budget.group.snapshot() if self.budget.group else self._final_group
         own = self._refusals(pending)
         shared = sum(self._refusals(p) for p in self._released.values())
+        # The kernel's peak of the launch's own cgroup (pids.peak, where the kernel has it):
+        # exact where sampling can miss short-lived threads.
+        launch_peak = pending.launch_cgroup.peak if pending.launch_cgroup else None
         seen = probes.observe(files.events, [files.stdout, files.stderr],
                               pending.command.work_pattern, pending.command.done_pattern)
         result = pending.result(watch.obs.parent_returncode, watch.obs.duration_s)
@@ -224,7 +227,8 @@ class LaunchGroup:
             condition=condition_name or self.condition.name,
             command=pending.command.display(),
             budget={**self.budget.record(), "group_at_end": group_now,
-                    "refused_this_launch": own, "refused_all_launches": shared},
+                    "refused_this_launch": own, "refused_all_launches": shared,
+                    "launch_peak": launch_peak},
             limits=asdict(self.condition.limits), events_max_delta=own,
             gpu_expected=bool(self.gpus),  # on a GPU host, a run without GPU work is flagged
             metrics=probes.read_metrics(files.metrics))

@@ -18,6 +18,8 @@ from harness import headroom, nvml
 from harness.condition import Condition
 from harness.group import LaunchGroup, LaunchInputError
 from harness.limits import Limits
+from harness.outcome import Outcome
+from harness.phase2 import admission
 from harness.phase2 import planning as plans
 from harness.phase2.executor import Attempt, Executor
 from harness.phase2.options import RunOptions
@@ -69,6 +71,8 @@ class _Running:
     watch: Watch
     alone: bool = True  # nothing else ran beside it at any time
     grant: int | None = None  # its own pids.max, where it has one
+    basis: str = ""  # what the runner based that grant on
+    exclusive: bool = False  # nothing starts beside it (it died within a guess before)
 
 
 def auto_jobs(gpus: list[nvml.Gpu], min_free_gib: float) -> tuple[int, str]:
@@ -144,66 +148,52 @@ class LocalExecutor(Executor):
 
     # -- admission ------------------------------------------------------------------
 
-    def _admission(self) -> tuple[bool, int | None]:
-        """Whether one more child starts now, and the grant (its own pids.max) it gets."""
+    def _admission(self, task: Task) -> tuple[bool, int | None]:
+        """Whether this task starts now, and the grant (its own pids.max) it gets."""
         running = len(self._running)
         if self.strategy.admission == "all":
             return True, None
+        if any(r.exclusive for r in self._running):
+            return False, None
         if running >= (1 if self.strategy.admission == "one" else self.jobs):
             return False, None
-        need = self.policy.need.value
-        prior = self.policy.prior if need is None and self.group.budget.group else None
+        if task.guesses:  # it died within a guess: now it runs where nothing is guessed
+            return not running, None
+        ask = self.policy.ask()
+        can_grant = self.group.budget.group is not None
+        if not can_grant and self.policy.need.value is None:
+            ask = None  # a prior needs grants to be safe: measure one child first
         if not running:
-            # Alone is the best a child can get; if that fails, it is final. Under a prior
-            # it starts uncapped too: it is capped when a second child is admitted.
-            return True, None
-        free = self.headroom()  # None: no task limit anywhere, nothing to measure or share
-        granted = need is None and free is not None
-        if granted and prior is None:
-            return False, None  # the first child is still being measured
-        ask = need or prior or 0
-        reserved = sum(self._reserved(r, need) for r in self._running)
-        if free is not None and free - reserved < ask:
-            return False, None
-        if granted and not self._cap_first(prior):
+            return True, None  # alone is the best a child can get
+        children = [admission.Child(r.grant, r.watch.threads_now, r.watch.obs.peak_threads)
+                    for r in self._running]
+        free = self.headroom()
+        decision = admission.admit(children, ask, free, self._total(), can_grant)
+        if decision is None:
             return False, None
         not_on_gpu = sum(r.watch.gpu.result.status != "observed" for r in self._running)
         ok, why = self.gpu_gate.allows(not_on_gpu)
         if not ok:
             self.policy.note(f"waiting: {why}")
             return False, None
-        what = (f"a grant of {prior} tasks ({self.policy.prior_source})" if granted
-                else f"need {need}")
-        self.policy.decide(f"admit #{running + 1}: headroom {free}, reserved for "
-                           f"running children {reserved}, {what}")
-        return True, (prior if granted else None)
+        if decision.cap is not None and not self._cap_first(decision.cap):
+            return False, None
+        what = (f"a grant of {decision.grant} tasks ({self.policy.basis()})"
+                if decision.grant is not None else f"need {ask}")
+        self.policy.decide(f"admit #{running + 1}: headroom {free}, reserved for running "
+                           f"children {decision.reserved}, {what}")
+        return True, decision.grant
 
-    @staticmethod
-    def _reserved(run: _Running, need: int | None) -> int:
-        """Tasks a running child may still take: up to its grant where it has one, else its
-        own peak or the per-child need, whichever is higher (TF drops and re-creates
-        tf.data threads between folds)."""
-        top = max(need or 0, run.watch.obs.peak_threads)
-        if run.grant is not None:
-            top = run.grant if need is None else min(run.grant, top)
-        return max(0, top - run.watch.threads_now)
-
-    def _cap_first(self, prior: int) -> bool:
-        """Before a child starts under the prior, the uncapped first child gets a grant of
-        what the budget leaves beside the others' grants, so that no child can take
-        another's share: one that outgrows its grant dies alone and is retried."""
-        first = next((r for r in self._running if r.grant is None), None)
-        if first is None:
-            return True
-        others = sum(r.grant or 0 for r in self._running) + prior
-        share = self._total() - others
-        if share < max(prior, first.watch.threads_now):
+    def _cap_first(self, cap: int) -> bool:
+        """The uncapped first child gets a grant of what the budget leaves beside the
+        others' grants, so that no child can take another's share: one that outgrows its
+        grant dies alone and is retried."""
+        first = next(r for r in self._running if r.grant is None)
+        if not self.group.grant(first.watch, cap):
             return False
-        if not self.group.grant(first.watch, share):
-            return False
-        first.grant = share
-        self.policy.decide(f"{first.task.evaluation.key}: capped at {share} tasks "
-                           "so that a child under the prior cannot starve it")
+        first.grant, first.basis = cap, f"its share beside {self.policy.basis()}"
+        self.policy.decide(f"{first.task.evaluation.key}: capped at {cap} tasks so that "
+                           "the next child cannot starve it")
         return True
 
     def _total(self) -> int:
@@ -220,7 +210,7 @@ class LocalExecutor(Executor):
             return ready
         started = []
         for task in ready:
-            ok, grant = self._admission()
+            ok, grant = self._admission(task)
             if not ok:
                 break
             self._start([task], grant)
@@ -228,38 +218,53 @@ class LocalExecutor(Executor):
         return started
 
     def _start(self, tasks: list[Task], grant: int | None) -> None:
-        pendings = []
         for task in tasks:
             task.attempts += 1
-            files = attempt_dir(self.log_root / task.evaluation.key, task.attempts)
-            pendings.append(self.group.prepare(task.command, self.strategy.method, files,
-                                               self.caps, grant))
-        for task, watch in zip(tasks, self.group.release(pendings), strict=True):
+        for task, watch in zip(tasks, self._launch(tasks, grant), strict=True):
             task.began()
             for other in self._running:
                 other.alone = False
-            self._running.append(_Running(task, watch, alone=not self._running, grant=grant))
+            basis = self.policy.basis() if grant is not None else ""
+            self._running.append(_Running(task, watch, alone=not self._running, grant=grant,
+                                          basis=basis, exclusive=bool(task.guesses)))
         self.max_running = max(self.max_running, len(self._running))
+
+    def _launch(self, tasks: list[Task], grant: int | None) -> list[Watch]:
+        """Start the tasks' children, each under its own grant where there is one."""
+        pendings = [self.group.prepare(
+            task.command, self.strategy.method,
+            attempt_dir(self.log_root / task.evaluation.key, task.attempts), self.caps, grant)
+            for task in tasks]
+        return self.group.release(pendings)
 
     # -- progress -------------------------------------------------------------------
 
     def poll(self, timeout_s: float) -> list[Attempt]:
-        self.group.supervisor.wait(timeout_s)
-        attempts = [self._ended(watch) for watch in self.group.supervisor.tick()]
+        attempts = [self._ended(watch) for watch in self._wait(timeout_s)]
         self._learn_need()
         return attempts
+
+    def _wait(self, timeout_s: float) -> list[Watch]:
+        """Supervise for up to timeout_s; the launches that ended."""
+        self.group.supervisor.wait(timeout_s)
+        return self.group.supervisor.tick()
+
+    def _outcome(self, watch: Watch) -> Outcome:
+        return self.group.outcome(watch, condition_name=f"phase2-{self.strategy.name}")
 
     def _ended(self, watch: Watch) -> Attempt:
         run = next(r for r in self._running if r.watch is watch)
         self._running.remove(run)
-        outcome = self.group.outcome(watch, condition_name=f"phase2-{self.strategy.name}")
+        outcome = self._outcome(watch)
         alone = run.alone and run.grant is None
         at_most = "it ran alone: one child does not fit this budget" if alone else None
-        if run.grant is not None and outcome.verdict == "thread_exhaustion":
+        refused = outcome.budget.get("refused_this_launch") or 0
+        if run.grant is not None and outcome.verdict == "thread_exhaustion" and refused:
             outcome.evidence.append(f"its own grant of {run.grant} tasks (pids.max of its "
                                     "launch cgroup) ran out; its neighbours kept theirs")
             outcome.write(watch.files.outcome)
-        return Attempt(run.task, outcome, HOST, grant=run.grant, at_most=at_most)
+        return Attempt(run.task, outcome, HOST, grant=run.grant, at_most=at_most,
+                       basis=run.basis)
 
     def _learn_need(self) -> None:
         """The first child's peak once its device work has started (generous margin);
@@ -267,9 +272,13 @@ class LocalExecutor(Executor):
         for run in self._running:
             if self.policy.need.value is not None:
                 return
-            if any(e["event"] == ev.WORK_STARTED for e in ev.read_events(run.watch.files.events)):
+            if self._work_started(run.watch):
                 self.policy.measured(run.watch.obs.peak_threads, plans.EARLY_MARGIN,
                                      "at work_started")
+
+    @staticmethod
+    def _work_started(watch: Watch) -> bool:
+        return any(e["event"] == ev.WORK_STARTED for e in ev.read_events(watch.files.events))
 
     def stop(self, reason: str) -> None:
         self.group.supervisor.interrupt(f"phase2 interrupted: {reason}")

@@ -77,17 +77,6 @@ def durations(template: list[str], caps: dict[str, str]) -> dict[str, float]:
     return dict(_entry(template, caps).get("durations") or {})
 
 
-def largest() -> int | None:
-    """The largest peak any command was measured at on a host with this many CPUs."""
-    try:
-        paths = list(directory().glob("*.json"))
-    except OSError:
-        return None
-    peaks = [int(e["per_child_peak"]) for e in map(_read, paths)
-             if e.get("per_child_peak") and (e.get("key") or {}).get("cpus") == cpus()]
-    return max(peaks, default=None)
-
-
 def save(template: list[str], caps: dict[str, str], peak: int,
          took: dict[str, float] | None = None) -> None:
     """Keep the peak, and the durations of this run's ok evaluations beside earlier ones."""

@@ -83,7 +83,7 @@ class RayExecutor(Executor):
         policy.cap = cluster.largest  # no grant can be bigger than the largest node
         self.remote = self.ray.remote(_on_node)
         self.run_id = uuid.uuid4().hex[:12]
-        self._refs: dict = {}  # ObjectRef -> (task, grant)
+        self._refs: dict = {}  # ObjectRef -> (task, grant, what the grant is based on)
         self.intervals: list[tuple[float, float]] = []
 
     @classmethod
@@ -113,25 +113,31 @@ class RayExecutor(Executor):
         return len(self._refs)
 
     def start(self, ready: list[Task]) -> list[Task]:
-        need = self.policy.need.value
-        if need is not None:  # Ray queues them until `threads` are free
+        largest = self.cluster.largest
+        # A task that died within a guess runs on a node of its own: nothing is guessed.
+        started = [t for t in ready if t.guesses]
+        for task in started:
+            self._submit(task, largest)
+        ready = [t for t in ready if not t.guesses]
+        ask = self.policy.ask()
+        if self.policy.need.value is not None:  # Ray queues them until `threads` are free
             for task in ready:
-                self._submit(task, min(need, self.cluster.largest))
-            return ready
-        if self.policy.prior is not None:
-            # Before a need is measured: as many as the nodes hold at the prior (each its
+                self._submit(task, min(ask, largest))
+            return started + ready
+        if ask is not None:
+            # Before a need is known: as many as the nodes hold at the prior (each its
             # grant: a child that outgrows it dies alone and is retried); the rest wait
             # for the need, not in Ray's queue with a request too big for them.
-            grant = min(self.policy.prior, self.cluster.largest)
+            grant = min(ask, largest)
             fits = max(1, sum(n.threads // grant for n in self.cluster.nodes))
-            started = ready[:max(0, fits - len(self._refs))]
-            for task in started:
+            more = ready[:max(0, fits - len(self._refs))]
+            for task in more:
                 self._submit(task, grant)
-            return started
-        if not self._refs and ready:  # measure one child on a node of its own
-            self._submit(ready[0], self.cluster.largest)
-            return ready[:1]
-        return []
+            return started + more
+        if ready and not any(g >= largest for _, g, _ in self._refs.values()):
+            self._submit(ready[0], largest)  # measure one child on a node of its own
+            return [*started, ready[0]]
+        return started
 
     def _submit(self, task: Task, grant: int) -> None:
         task.attempts += 1
@@ -144,7 +150,7 @@ class RayExecutor(Executor):
             num_cpus=opts.cpus_per_eval, num_gpus=opts.gpus_per_eval,
             resources={RESOURCE: grant}, max_retries=0).remote(assignment, self.run_id,
                                                                self.tracker)
-        self._refs[ref] = (task, grant)
+        self._refs[ref] = (task, grant, self.policy.basis())
 
     def poll(self, timeout_s: float) -> list[Attempt]:
         if not self._refs:  # a retry waiting out its back-off
@@ -154,7 +160,7 @@ class RayExecutor(Executor):
         return [self._ended(ref) for ref in ready]
 
     def _receive(self, ref) -> tuple[Outcome, str]:
-        task, _ = self._refs[ref]
+        task = self._refs[ref][0]
         dest = attempt_dir(self.log_root / task.evaluation.key, task.attempts)
         try:
             returned = self.ray.get(ref)
@@ -192,11 +198,11 @@ class RayExecutor(Executor):
 
     def _ended(self, ref) -> Attempt:
         outcome, node = self._receive(ref)
-        task, grant = self._refs.pop(ref)
+        task, grant, basis = self._refs.pop(ref)
         largest = self.cluster.largest
         at_most = (f"it had the largest node's {grant} {RESOURCE}: it does not fit any node "
                    "of this cluster") if grant >= largest else None
-        return Attempt(task, outcome, node, grant=grant, at_most=at_most)
+        return Attempt(task, outcome, node, grant=grant, at_most=at_most, basis=basis)
 
     def stop(self, reason: str) -> None:
         """KeyboardInterrupt in each task, so its launch group kills the child, removes the
@@ -210,7 +216,7 @@ class RayExecutor(Executor):
             self.ray.cancel(ref, force=False)
         stopped, left = self.ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S)
         for ref in stopped:  # logs into OUT; not finished, so --resume runs it again
-            task, _ = self._refs[ref]
+            task = self._refs[ref][0]
             if self.tracker is not None and self._where(task) is None:
                 continue  # cancelled while queued in Ray: it never ran, no attempt to keep
             self._receive(ref)

@@ -33,6 +33,7 @@ def record(task: Task, outcome: Outcome, metric: str, node: str) -> dict:
         "verdict": outcome.verdict,
         "attempts": task.attempts,
         "attempt_verdicts": task.verdicts,
+        "guesses": task.guesses,  # attempts that died within a grant the runner guessed
         "metrics": outcome.metrics,
         "score": score(outcome.metrics, metric),
         "duration_s": outcome.duration_s,

@@ -105,14 +105,13 @@ def _ok_peaks(done: dict[str, dict]) -> list[int]:
 
 def _prepare_policy(policy: RetryPolicy, opts: RunOptions, template: list[str],
                     caps: dict[str, str], done: dict[str, dict]) -> None:
-    """The need from a peak measured before, else a prior that children start under."""
+    """The need from this command's peak measured before, else a prior that errs large.
+    Another command's peak is never evidence about this one: a small one would make a
+    grant every child of this command dies in."""
     policy.seed(*_prior_peak(opts, template, caps, done))
-    if policy.need.value is not None:
-        return
-    if opts.plan_cache and (largest := plan_cache.largest()):
-        policy.assume(largest, "the largest peak of any command in this host's plan cache")
-    else:
-        policy.assume(plans.default_peak(caps), "a default for a thread-capped TF child")
+    if policy.need.value is None:
+        policy.assume(plans.default_peak(caps), "a default for a thread-capped TF child: "
+                      f"{plans.DEFAULT_PEAK_BASE} threads plus its pools")
 
 
 def _longest_first(todo: list[Task], opts: RunOptions, template: list[str],

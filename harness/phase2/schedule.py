@@ -40,8 +40,8 @@ def schedule(executor: Executor, policy: RetryPolicy, tasks: list[Task],
             for attempt in executor.poll(TICK_S):
                 if on_attempt:
                     on_attempt(attempt)
-                if policy.settle(attempt):
-                    queue.append(attempt.task)
+                if policy.settle(attempt):  # first in line: it started before the rest
+                    queue.insert(0, attempt.task)
                 else:
                     on_finish(attempt)
     except KeyboardInterrupt as exc:

@@ -23,6 +23,14 @@ class Task:
     started_at: float = 0.0  # wall clock, of the latest attempt
     queued_at: float = field(default_factory=time.time)  # wall clock it became ready
     queued_s: float = 0.0  # waiting to start, over all its attempts
+    # Attempts that died within a grant the runner guessed: its mistake, not an attempt;
+    # the next one runs where nothing is guessed for it.
+    guesses: list[dict] = field(default_factory=list)
+
+    @property
+    def spent(self) -> int:
+        """Attempts that count against the evaluation's: its own failures only."""
+        return self.attempts - len(self.guesses)
 
     def began(self, at: float | None = None) -> None:
         """An attempt started (at: wall clock, where a node says when)."""
@@ -46,6 +54,7 @@ class Attempt:
     # Why this child could not have been given more (it ran alone on the budget, it had
     # the largest node): an exhaustion then is final, not a reason to retry.
     at_most: str | None = None
+    basis: str = ""  # what the runner based its grant on (policy.basis())
 
 
 def attempt_dir(root: Path, attempt: int) -> LaunchFiles:

@@ -23,8 +23,15 @@ pytestmark = [pytest.mark.fixes, pytest.mark.slow, pytest.mark.timeout(600)]
 
 FITS_TWO = 60  # `threads` of the node: two capped reference children (need ~24), not three
 RAY = str(Path(sys.executable).with_name("ray"))
-# Ray >= 2.5x starts clusters with token auth; a driver joining one says so explicitly.
-ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0",
+           # Ray >= 2.5x starts clusters with token auth; a driver joining one says so.
+           "RAY_AUTH_MODE": "token"}
+
+
+def env() -> dict[str, str]:
+    """This test's environment (its own plan cache and XDG dirs; the suite's sandbox HOME,
+    where the cluster keeps its token) for Ray and the drivers."""
+    return {**os.environ, **RAY_ENV}
 RAY_DAEMONS = {"raylet", "gcs_server", "plasma_store"}
 
 
@@ -54,7 +61,7 @@ def phase2(*args: str, template: list[str] | None = None) -> subprocess.Complete
     argv = [sys.executable, "-m", "harness", "phase2", "run", "--progress", "lines", *args]
     if template:
         argv += ["--", *template]
-    return subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=500,
+    return subprocess.run(argv, capture_output=True, text=True, env=env(), timeout=500,
                           check=False)
 
 
@@ -102,12 +109,12 @@ def ray_cluster():
          "--num-cpus=4", f"--resources={json.dumps({'threads': FITS_TWO})}",
          "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}",
          f"--object-store-memory={200 << 20}"],
-        capture_output=True, text=True, env=ENV, timeout=180, check=False)
+        capture_output=True, text=True, env=env(), timeout=180, check=False)
     try:
         assert start.returncode == 0, start.stderr[-3000:]
         yield f"127.0.0.1:{port}"
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=ENV, timeout=120,
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=env(), timeout=120,
                        check=False)
         left = wait_gone(ray_processes() - before)
         shutil.rmtree(temp, ignore_errors=True)
@@ -115,6 +122,11 @@ def ray_cluster():
 
 
 def test_six_evaluations_never_more_than_the_threads_allow(ray_cluster, tmp_path):
+    # A tiny command in this host's plan cache (peak 1) is no evidence about the reference
+    # command: before the fix every first-wave child started under a grant of 2 and died.
+    from harness.phase2 import plan_cache
+
+    plan_cache.save(["python", "-c", "print(1)"], {}, 1)
     out = tmp_path / "ray"
     done = phase2("--executor", "ray", "--ray-address", ray_cluster, "--max-evals", "6",
                   "--out", str(out))
@@ -128,6 +140,7 @@ def test_six_evaluations_never_more_than_the_threads_allow(ray_cluster, tmp_path
     assert results["summary"]["max_running"] == 2
     need = results["summary"]["per_child_need"]
     assert 2 * need <= FITS_TWO < 3 * need, results["summary"]["decisions"]
+    assert all(r["attempts"] - len(r["guesses"]) == 1 for r in records), records
     for evaluation in results["evaluations"]:  # logs are the driver's, complete
         log_dir = Path(evaluation["log_dir"])
         assert log_dir.is_relative_to(out)
@@ -151,12 +164,15 @@ def test_hang_and_exhaustion_come_back_classified(ray_cluster, tmp_path):
     assert (ok["verdict"], hang["verdict"], exhausted["verdict"]) == (
         "ok", "hang", "thread_exhaustion"), results["summary"]
     assert "sleep" in (Path(hang["log_dir"]) / "stacks.txt").read_text()
-    # Retried with bigger grants up to the node's whole budget, then final.
-    assert exhausted["attempts"] == 3
+    # It died within the grant the runner guessed (not an attempt of its own), then ran on
+    # a node of its own, the whole budget: dying there is final.
+    assert exhausted["attempts"] == 2
     record = next(r for r in ledger(out) if r["key"] == exhausted["key"])
+    assert [g["attempt"] for g in record["guesses"]] == [1], record["guesses"]
     assert any("can't start new thread" in e for e in record["evidence"]), record["evidence"]
+    assert record["attempt_verdicts"] == ["thread_exhaustion"] * 2
     assert sorted(p.name for p in (out / "evals" / exhausted["key"]).iterdir()) == [
-        "attempt-1", "attempt-2", "attempt-3"]
+        "attempt-1", "attempt-2"]
 
 
 def test_resume_across_executors(ray_cluster, tmp_path):
@@ -201,7 +217,7 @@ def test_sigterm_stops_the_run_and_its_children_on_the_cluster(ray_cluster, tmp_
     argv = [sys.executable, "-m", "harness", "phase2", "run", "--progress", "lines",
             "--executor", "ray", "--ray-address", ray_cluster, "--grid", grid,
             "--out", str(tmp_path / "out"), "--", *FAKE_TEMPLATE]
-    driver = subprocess.Popen(argv, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    driver = subprocess.Popen(argv, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def sleepers() -> list[psutil.Process]:  # the fake children, started by Ray workers
         return [p for p in psutil.process_iter(["cmdline"])

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from harness.phase2 import RunOptions, run
-from tests.fixes.test_ray import ENV, ray_processes, wait_gone
+from tests.fixes.test_ray import env, ray_processes, wait_gone
 
 pytestmark = [pytest.mark.fixes, pytest.mark.slow, pytest.mark.timeout(600)]
 EVALS = 8
@@ -98,7 +98,7 @@ def _driver(out: Path, address: str, *extra: str) -> subprocess.Popen:
     argv = [sys.executable, "-m", "harness", "phase2", "run", "--executor", "ray",
             "--ray-address", address, "--max-evals", str(EVALS), "--out", str(out),
             "--progress", "lines", "--json", *extra]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
                             text=True)
 
 

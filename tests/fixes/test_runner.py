@@ -42,14 +42,29 @@ def test_shared_budget_naive_loses_runner_completes(tmp_path):
         e["metrics"]["cv_score_mean"] for e in runner["evaluations"])
 
 
-def test_six_evaluations_under_a_budget_for_two(tmp_path):
-    runner = run(None, None, RunOptions(max_evals=6, tasks_budget=FITS_TWO,
+def test_six_evaluations_under_a_budget_for_two_after_a_tiny_command(tmp_path):
+    # A tiny command ran by hand first (peak 1): its cache entry is no evidence about the
+    # reference command, whose children must never start under a grant sized by it.
+    tiny = ["python3", "-c", "import time; print({x}); time.sleep(1.5)"]
+    small = run(tiny, [{"x": 1}, {"x": 2}], RunOptions(out=tmp_path / "tiny", live=False))
+    assert _verdicts(small) == ["ok"] * 2
+    runner = run(None, None, RunOptions(max_evals=6, tasks_budget=FITS_TWO, jobs=4,
                                         out=tmp_path / "runner", live=False))
-    assert _verdicts(runner) == ["ok"] * 6, runner["summary"]
-    assert runner["summary"]["max_running"] >= 2  # it did run children side by side
+    summary = runner["summary"]
+    assert _verdicts(runner) == ["ok"] * 6, summary
+    assert summary["max_running"] >= 2  # it did run children side by side
+    assert not any("grants of 2 tasks" in d for d in summary["decisions"])
     ledger = [json.loads(x) for x in (tmp_path / "runner" / "ledger.jsonl").read_text()
               .splitlines()]
     assert len(ledger) == 6 and {r["verdict"] for r in ledger} == {"ok"}
+    for row in ledger:  # no attempt of an evaluation was spent on the runner's guesses
+        assert row["attempts"] - len(row["guesses"]) == 1, row
+    # Children die (if at all) only of their own grant, never of a neighbour's.
+    for outcome_file in (tmp_path / "runner" / "evals").glob("*/attempt-*/outcome.json"):
+        outcome = json.loads(outcome_file.read_text())
+        if outcome["verdict"] != "ok":
+            assert outcome["budget"]["refused_this_launch"] > 0, outcome["evidence"]
+            assert any("its own grant" in e for e in outcome["evidence"]), outcome["evidence"]
     naive = run(None, None, RunOptions(strategy="naive", max_evals=6, tasks_budget=FITS_TWO,
                                        out=tmp_path / "naive", live=False))
     assert _verdicts(naive).count("thread_exhaustion") >= 3, _verdicts(naive)

@@ -1,0 +1,62 @@
+"""Admission: whether one more child starts beside the running ones, and the grant (a
+pids.max of its own) it starts under.
+
+Pure arithmetic on what the executor sees now, so the local executor asks it with live
+numbers and the policy's property tests with simulated ones. The rule: a child alone
+starts uncapped (alone is the best it can get); beside others, every child holds a
+grant of its own and the grants together never exceed the budget, so a child that
+outgrows its grant dies alone and never takes a neighbour's share. Without a cgroup to
+grant from (RLIMIT_NPROC), each running child's need is reserved instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Child:
+    """What admission needs to know of one running child."""
+
+    grant: int | None  # its own pids.max; None: uncapped (it started alone)
+    threads_now: int
+    peak: int
+
+
+@dataclass(frozen=True)
+class Admit:
+    grant: int | None  # the newcomer's own pids.max; None: it shares the budget
+    cap: int | None = None  # the uncapped running child's pids.max from now on
+    reserved: int = 0  # tasks the running children may still take
+
+
+def admit(running: Sequence[Child], ask: int | None, free: int | None, total: int | None,
+          can_grant: bool) -> Admit | None:
+    """One more child now, and how; None: not now.
+
+    ask: the tasks one child needs (the policy's need or prior; None: unknown, so the
+    first child is measured alone). free: the budget's headroom now (None: no task limit
+    anywhere). total: the tasks the run's children may hold together.
+    """
+    if not running or free is None:
+        return Admit(None)
+    if ask is None:
+        return None  # the first child is still being measured
+    if not can_grant or total is None:
+        reserved = sum(max(0, max(ask, c.peak) - c.threads_now) for c in running)
+        return Admit(None, reserved=reserved) if free - reserved >= ask else None
+    granted = sum(c.grant for c in running if c.grant is not None)
+    reserved = sum(max(0, c.grant - c.threads_now) for c in running if c.grant is not None)
+    uncapped = next((c for c in running if c.grant is None), None)
+    cap = None
+    if uncapped is not None:
+        cap = total - granted - ask  # what the budget leaves it beside the others' grants
+        if cap < max(ask, uncapped.threads_now):
+            return None
+        reserved += cap - uncapped.threads_now
+    elif total - granted < ask:
+        return None
+    if free - reserved < ask:
+        return None
+    return Admit(ask, cap, reserved)
