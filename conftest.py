@@ -47,8 +47,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         return
     from rich.console import Console
 
-    from harness.pages import write_repro
-    from harness.report import matrix_legend, matrix_report, matrix_table, write_matrix
+    from harness.repro.pages import write_repro
+    from harness.repro.report import matrix_legend, matrix_report, matrix_table, write_matrix
 
     report = matrix_report(_CELLS)
     out = Path(config.getoption("--repro-report"))

@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 
 from bench.common import median, save
-from harness import launch
-from harness.command import Command
+from harness.launch import spec as launch
+from harness.launch.command import Command
 
 STALL_TIMEOUT_S = 5.0
 RUNS = 5

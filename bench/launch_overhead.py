@@ -10,7 +10,7 @@ import sys
 import tempfile
 
 from bench.common import median, save, timed
-from harness.command import reference
+from harness.launch.command import reference
 
 PAIRS = 9
 

@@ -2,7 +2,7 @@
 die or hang when a Python parent launches many of them.
 
 Importing this package must stay cheap and TensorFlow-free: the trampoline
-(`python -m harness.limits`) and every launching parent import it.
+(`python -m harness.host.limits`) and every launching parent import it.
 """
 
 __version__ = "0.1.0"

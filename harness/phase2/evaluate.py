@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.command import Command
-from harness.condition import Condition
-from harness.files import LaunchFiles
-from harness.group import LaunchGroup, LaunchInputError
-from harness.limits import Limits
-from harness.outcome import Outcome
+from harness.host.limits import Limits
+from harness.launch.command import Command
+from harness.launch.condition import Condition
+from harness.launch.group import LaunchGroup, LaunchInputError
+from harness.supervise.files import LaunchFiles
+from harness.verdict.outcome import Outcome
 
 FILE_LIMIT = 1 << 20  # bytes of one log file sent back whole; larger ones send their tail
 METHOD = "phase2"

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from harness.group import LaunchInputError
+from harness.launch.group import LaunchInputError
 from harness.phase2.options import RunOptions
 from harness.phase2.policy import RetryPolicy
 from harness.phase2.task import Attempt, Task

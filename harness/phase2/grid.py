@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.command import FIELD_ARGS, WORKLOAD_MODULE, Command
+from harness.launch.command import FIELD_ARGS, WORKLOAD_MODULE, Command
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -14,11 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import headroom, nvml
-from harness.condition import Condition
-from harness.group import LaunchGroup, LaunchInputError
-from harness.limits import Limits
-from harness.outcome import Outcome
+from harness.host import headroom, nvml
+from harness.host.limits import Limits
+from harness.launch.condition import Condition
+from harness.launch.group import LaunchGroup, LaunchInputError
 from harness.phase2 import admission
 from harness.phase2 import planning as plans
 from harness.phase2.executor import Attempt, Executor
@@ -27,7 +26,8 @@ from harness.phase2.policy import RetryPolicy
 from harness.phase2.schedule import TICK_S
 from harness.phase2.strategy import STRATEGIES, Strategy
 from harness.phase2.task import Task, attempt_dir
-from harness.supervise import Watch
+from harness.supervise.supervisor import Watch
+from harness.verdict.outcome import Outcome
 from harness.workload import events as ev
 
 HOST = socket.gethostname()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.group import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S
+from harness.launch.group import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S
 
 DEFAULT_METRIC = "cv_score_mean"
 

@@ -15,7 +15,8 @@ import json
 import os
 from pathlib import Path
 
-from harness import jsonio, nvml
+from harness import jsonio
+from harness.host import nvml
 from harness.phase2.planning import cpus
 
 CACHE_ENV = "HARNESS_PLAN_CACHE"  # a directory: overrides the user's cache dir (tests)

@@ -13,7 +13,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness import headroom
+from harness.host import headroom
 
 MARGIN = 1.25  # over a whole run's sampled peak
 EARLY_MARGIN = 1.5  # over the peak at work_started: TF adds threads later (tf.data, collectives)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from harness.outcome import Outcome
 from harness.phase2 import planning as plans
 from harness.phase2.task import Attempt, Task
-from harness.verdict import Verdict
+from harness.verdict.outcome import Outcome
+from harness.verdict.verdicts import Verdict
 
 MAX_ATTEMPTS = 3
 RETRY_BACKOFF_S = 1.0  # doubles per attempt

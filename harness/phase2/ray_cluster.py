@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
-from harness import headroom
-from harness.group import LaunchInputError
+from harness.host import headroom
+from harness.launch.group import LaunchInputError
 from harness.phase2 import planning as plans
 
 RESOURCE = "threads"

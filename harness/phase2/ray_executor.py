@@ -22,8 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.group import LaunchInputError
-from harness.outcome import Outcome
+from harness.launch.group import LaunchInputError
 from harness.phase2 import evaluate, ray_nodes
 from harness.phase2 import planning as plans
 from harness.phase2.executor import Attempt, Executor
@@ -31,7 +30,8 @@ from harness.phase2.options import RunOptions
 from harness.phase2.policy import RetryPolicy
 from harness.phase2.ray_cluster import RESOURCE, Cluster, connect, import_ray
 from harness.phase2.task import Task, attempt_dir
-from harness.verdict import Verdict
+from harness.verdict.outcome import Outcome
+from harness.verdict.verdicts import Verdict
 
 CANCEL_GRACE_S = 10.0
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import socket
 
-from harness import cgroup
-from harness.files import LaunchFiles
-from harness.outcome import Outcome
-from harness.verdict import Verdict
+from harness.host import cgroup
+from harness.supervise.files import LaunchFiles
+from harness.verdict.outcome import Outcome
+from harness.verdict.verdicts import Verdict
 
 # A worker or a whole node died under the task: the evaluation is not to blame.
 LOST = ("NodeDiedError", "WorkerCrashedError", "LocalRayletDiedError", "OwnerDiedError",

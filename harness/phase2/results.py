@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.files import LaunchFiles
-from harness.outcome import Outcome
 from harness.phase2.grid import Evaluation
 from harness.phase2.task import Task
-from harness.verdict import Verdict, tally
+from harness.supervise.files import LaunchFiles
+from harness.verdict.outcome import Outcome
+from harness.verdict.verdicts import Verdict, tally
 from harness.workload import events as ev
 
 # The keys of each evaluation in results.json (the ledger keeps the whole record).

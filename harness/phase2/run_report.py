@@ -11,8 +11,9 @@ import time
 from html import escape
 from pathlib import Path
 
-from harness import pages, plots, samples
 from harness.phase2.progress import TIMING_NAMES
+from harness.report import pages, plots
+from harness.supervise import samples
 
 REFRESH_S = 30.0  # a render costs ~0.15 CPU-s (0.5 more for the first import): the
 # children need the CPUs more

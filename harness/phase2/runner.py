@@ -11,10 +11,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness import launch
-from harness.condition import Condition
-from harness.files import LaunchFiles
-from harness.group import LaunchGroup
+from harness.launch import spec as launch
+from harness.launch.condition import Condition
+from harness.launch.group import LaunchGroup
 from harness.phase2 import executor as executors
 from harness.phase2 import grid as grids
 from harness.phase2 import plan_cache, run_report
@@ -28,6 +27,7 @@ from harness.phase2.results import record, results
 from harness.phase2.schedule import schedule
 from harness.phase2.strategy import STRATEGIES
 from harness.phase2.task import Task
+from harness.supervise.files import LaunchFiles
 
 
 def prepare(template: list[str] | None, grid: list[dict] | None, opts: RunOptions

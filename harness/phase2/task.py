@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.command import Command
-from harness.files import LaunchFiles
-from harness.outcome import Outcome
+from harness.launch.command import Command
 from harness.phase2.grid import Evaluation
+from harness.supervise.files import LaunchFiles
+from harness.verdict.outcome import Outcome
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from harness import cgroup, nvml, rlimit
+from harness.host import cgroup, nvml, rlimit
 
 THREAD_ENV = (
     "TF_NUM_INTRAOP_THREADS",

@@ -209,7 +209,7 @@ def test_resume_across_executors(ray_cluster, tmp_path):
 
 
 def test_sigterm_stops_the_run_and_its_children_on_the_cluster(ray_cluster, tmp_path):
-    from harness import cgroup
+    from harness.host import cgroup
 
     groups_before = set(cgroup.leftovers())
     grid = grid_file(tmp_path / "grid.json", [{"mode": "sleep", "arg": 600 + i}

@@ -13,11 +13,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import cgroup
-from harness.launch import LaunchInputError
+from harness.host import cgroup
+from harness.host.proctree import marked
+from harness.launch.spec import LaunchInputError
 from harness.phase2 import RunOptions, run
 from harness.phase2.local_executor import check_devices
-from harness.proctree import marked
 from tests.fixes.conftest import FAKE_TEMPLATE
 
 pytestmark = [pytest.mark.fixes, pytest.mark.timeout(600)]
@@ -95,7 +95,7 @@ def test_cuda_hidden_is_refused_on_gpu_hosts_and_explicit_elsewhere(tmp_path):
     cpu_host = SimpleNamespace(available=False)
     check_devices(cpu_host, {"CUDA_VISIBLE_DEVICES": ""})
     # On this host (no GPU) the run goes ahead, and every evaluation records its devices.
-    from harness.pytest_plugin import gpu_status
+    from harness.repro.plugin import gpu_status
 
     if gpu_status()[0]:
         with pytest.raises(LaunchInputError):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import nvml
-from harness.condition import Condition
+from harness.host import nvml
+from harness.launch.condition import Condition
 from harness.phase2 import RunOptions, run
 from harness.phase2 import planning as plans
 

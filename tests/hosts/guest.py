@@ -123,7 +123,8 @@ def leftovers() -> None:
     groups = [str(p) for p in ROOT.rglob("harness-*") if p.is_dir()]
     procs = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True,
                            check=False).stdout.splitlines()
-    marks = ("-m harness", "harness.parent", "harness.workload", "harness.limits", "child.py")
+    marks = ("-m harness", "harness.launch.parent", "harness.workload", "harness.host.limits",
+             "child.py")
     left = [p for p in procs if any(m in p for m in marks)]
     report("all", "nothing-left-behind", not groups and not left, cgroups=groups,
            processes=left)

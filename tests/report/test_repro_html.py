@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import plots
+from harness.report import plots
 from tests import browser
 from tests.unit.test_pages import parse
 

@@ -1,4 +1,4 @@
-"""The matrix is generated from harness.matrix: one test per (condition, method) cell."""
+"""The matrix is generated from harness.repro.matrix: one test per (condition, method) cell."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import matrix
-from harness.cell import run_cell
-from harness.pytest_plugin import gpu_status
+from harness.repro import matrix
+from harness.repro.cell import run_cell
+from harness.repro.plugin import gpu_status
 
 CELL_TIMEOUT_S = 900
 LAUNCH_TIMEOUT_S = 600.0

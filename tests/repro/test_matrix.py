@@ -1,6 +1,6 @@
 """The reproduction matrix: every cell launches the real command and asserts its verdicts.
 
-Cells and expectations come from harness.matrix.ROWS; nothing is written per cell.
+Cells and expectations come from harness.repro.matrix.ROWS; nothing is written per cell.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from harness import matrix
+from harness.repro import matrix
 
 pytestmark = [pytest.mark.repro, pytest.mark.timeout(900)]
 
@@ -67,7 +67,7 @@ def _check(check: str, row: matrix.Row, method: str, outcomes, cells) -> None:
         assert sum(o.verdict == "ok" for o in outcomes) > len(completed), \
             "caps did not let more siblings complete"
     else:
-        raise AssertionError(f"unknown check {check!r} in harness.matrix")
+        raise AssertionError(f"unknown check {check!r} in harness.repro.matrix")
 
 
 def test_cell(cell, cells, gpu_host, record_property):

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import launch
-from harness.command import Command
-from harness.condition import Condition
+from harness.launch import spec as launch
+from harness.launch.command import Command
+from harness.launch.condition import Condition
 
 FAKE = Path(__file__).resolve().parent.parent / "fakes" / "child.py"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import nvml
+from harness.host import nvml
 from harness.phase2 import RunOptions, grid, plan_cache, run
 from harness.phase2 import planning as plans
 from harness.phase2.local_executor import auto_jobs

@@ -7,9 +7,9 @@ import json
 import subprocess
 import sys
 
-from harness import cgroup, headroom
-from harness.condition import Condition
-from harness.limits import Limits
+from harness.host import cgroup, headroom
+from harness.host.limits import Limits
+from harness.launch.condition import Condition
 
 from .conftest import fake
 
@@ -30,7 +30,7 @@ def test_a_sibling_that_crashes_by_itself_is_crash_not_exhaustion(run_fake, tmp_
 
 
 def _in_cgroup(group: cgroup.PidsCgroup, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.limits", "--cgroup", str(group.path),
+    return subprocess.run([sys.executable, "-m", "harness.host.limits", "--cgroup", str(group.path),
                            "--", sys.executable, "-m", "harness", *argv],
                           capture_output=True, text=True, check=False)
 

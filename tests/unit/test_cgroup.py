@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from harness import cgroup
+from harness.host import cgroup
 
 
 def test_create_join_count_remove():
@@ -37,7 +37,7 @@ def test_create_join_count_remove():
 def test_kill_all_empties_the_group():
     group = cgroup.create(None)
     try:
-        procs = [subprocess.Popen([sys.executable, "-m", "harness.limits", "--cgroup",
+        procs = [subprocess.Popen([sys.executable, "-m", "harness.host.limits", "--cgroup",
                                    str(group.path), "--", "sleep", "60"]) for _ in range(2)]
         while len(group.procs()) < 2:
             pass

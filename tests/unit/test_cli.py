@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import cgroup
+from harness.host import cgroup
 
 HARNESS = [sys.executable, "-m", "harness"]
 

@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from harness import command
-from harness.command import Command, CommandError, python_target
+from harness.launch import command
+from harness.launch.command import Command, CommandError, python_target
 
 
 def test_reference_is_the_field_command():

@@ -43,7 +43,7 @@ def test_strict_exits_1_on_risk():
 
 
 def test_many_cpus_without_caps_is_a_risk():
-    from harness import doctor as doc
+    from harness.cli import doctor as doc
 
     report = json.loads(doctor("--json").stdout)
     report.update(cpus=64, env={})
@@ -53,7 +53,7 @@ def test_many_cpus_without_caps_is_a_risk():
 
 
 def test_exclusive_compute_mode_is_a_risk():
-    from harness import doctor as doc
+    from harness.cli import doctor as doc
 
     report = json.loads(doctor("--json").stdout)
     report["gpus"] = [{"index": 0, "compute_mode": "EXCLUSIVE_PROCESS"}]

@@ -13,16 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from harness import exhaustion, launch
-from harness.command import Command
-from harness.condition import Condition
-from harness.files import LaunchFiles
-from harness.limits import Limits
-from harness.observation import Observation
-from harness.outcome import classify
+from harness.host.limits import Limits
+from harness.launch import spec as launch
+from harness.launch.command import Command
+from harness.launch.condition import Condition
 from harness.phase2 import RunOptions, run
 from harness.phase2 import planning as plans
-from harness.probes import Observed
+from harness.supervise.files import LaunchFiles
+from harness.supervise.observation import Observation
+from harness.verdict import exhaustion
+from harness.verdict.classify import classify
+from harness.verdict.probes import Observed
 
 from .conftest import FAKE
 from .exhaustion_corpus import CORPUS

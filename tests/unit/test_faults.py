@@ -15,8 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness import cgroup
-from harness.proctree import marked
+from harness.host import cgroup
+from harness.host.proctree import marked
 from tests.unit.conftest import FAKE
 
 MB = 1 << 20
@@ -101,7 +101,7 @@ def test_launching_parent_dies(tmp_path):
     _wait_for(lambda: _started(tmp_path))
     spec = json.loads((tmp_path / "parent-spec.json").read_text())
     parent = next(p for p in psutil.process_iter(["cmdline"])
-                  if "harness.parent" in " ".join(p.info["cmdline"] or [])
+                  if "harness.launch.parent" in " ".join(p.info["cmdline"] or [])
                   and str(spec["harness_pid"]) in " ".join(p.info["cmdline"]))
     parent.kill()
     out, _ = cli.communicate(timeout=60)

@@ -4,7 +4,8 @@ the program's own account beside NVML's."""
 
 from __future__ import annotations
 
-from harness import gpuwork, nvml
+from harness.host import nvml
+from harness.supervise import gpuwork
 
 from .test_nvml import GIB, FakeNvml, two_gpus
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import cgroup, limits
+from harness.host import cgroup, limits
 
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -56,7 +56,7 @@ def test_parse_count_errors(bad):
 
 
 def _trampoline(*args: str, cmd: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.limits", *args, "--", *cmd],
+    return subprocess.run([sys.executable, "-m", "harness.host.limits", *args, "--", *cmd],
                           capture_output=True, text=True, check=False)
 
 
@@ -88,7 +88,7 @@ def test_trampoline_joins_cgroup():
 def test_pdeathsig_kills_the_command_with_its_parent():
     parent_code = (
         "import subprocess, sys, os\n"
-        "p = subprocess.Popen([sys.executable, '-m', 'harness.limits', '--pdeathsig', "
+        "p = subprocess.Popen([sys.executable, '-m', 'harness.host.limits', '--pdeathsig', "
         "str(os.getpid()), '--', 'sleep', '60'])\n"
         "print(p.pid, flush=True)\n"
         "import time; time.sleep(0.5); os._exit(0)\n")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import matrix
-from harness.report import conclusions, matrix_markdown, matrix_report
+from harness.repro import matrix
+from harness.repro.report import conclusions, matrix_markdown, matrix_report
 
 
 @pytest.mark.parametrize(("spec", "verdicts", "holds"), [

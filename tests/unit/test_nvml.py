@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import nvml
+from harness.host import nvml
 
 GIB = nvml.GIB
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.files import LaunchFiles
-from harness.observation import Observation
-from harness.outcome import classify, exhaustion_cause, exit_and_signal
-from harness.probes import Observed
+from harness.supervise.files import LaunchFiles
+from harness.supervise.observation import Observation
+from harness.verdict.classify import classify, exhaustion_cause, exit_and_signal
+from harness.verdict.probes import Observed
 
 
 @pytest.fixture

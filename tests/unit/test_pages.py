@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import pages, plots, samples
-from harness.condition import Condition
-from harness.limits import Limits
+from harness.host.limits import Limits
+from harness.launch.condition import Condition
 from harness.phase2 import RunOptions, run
+from harness.report import plots
+from harness.repro import pages
+from harness.supervise import samples
 from tests import browser
 from tests.unit.conftest import FAKE
 
@@ -58,8 +60,8 @@ def _cell(condition: str, method: str, outcomes) -> dict:
 @pytest.fixture(scope="module")
 def repro_pages(tmp_path_factory) -> Path:
     """A two-cell matrix: two siblings racing for a 20-task budget, and one alone."""
-    from harness import launch
-    from harness.command import Command
+    from harness.launch import spec as launch
+    from harness.launch.command import Command
 
     tmp = tmp_path_factory.mktemp("pages")
     racing = launch.run(launch.LaunchSpec(

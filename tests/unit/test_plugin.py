@@ -7,8 +7,8 @@ import pytest
 pytest_plugins = ["pytester"]
 
 FOREIGN_TEST = '''
-from harness.condition import Condition
-from harness.limits import Limits
+from harness.launch.condition import Condition
+from harness.host.limits import Limits
 
 
 def test_reference_workload_trains(launch):
@@ -48,7 +48,7 @@ def test_cmd(repro_command, launch):
 
 
 def test_require_gpu_fails_without_a_gpu(pytester: pytest.Pytester):
-    from harness.pytest_plugin import gpu_status
+    from harness.repro.plugin import gpu_status
 
     if gpu_status()[0]:
         pytest.skip("this host has a GPU: --require-gpu passes here (tests/gpu covers it)")

@@ -19,8 +19,7 @@ from types import SimpleNamespace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.command import Command
-from harness.outcome import Outcome
+from harness.launch.command import Command
 from harness.phase2 import planning as plans
 from harness.phase2.evaluate import Returned
 from harness.phase2.grid import Evaluation
@@ -31,6 +30,7 @@ from harness.phase2.ray_executor import RayExecutor
 from harness.phase2.schedule import schedule
 from harness.phase2.strategy import STRATEGIES
 from harness.phase2.task import Task
+from harness.verdict.outcome import Outcome
 
 # -- simulated children ---------------------------------------------------------------
 

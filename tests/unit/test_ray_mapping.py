@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import headroom
-from harness.command import Command
-from harness.files import LaunchFiles
-from harness.launch import LaunchInputError
+from harness.host import headroom
+from harness.launch.command import Command
+from harness.launch.spec import LaunchInputError
 from harness.phase2 import evaluate
 from harness.phase2.ray_cluster import Node, check, node_resources, nodes_of
 from harness.phase2.ray_executor import most_at_once
+from harness.supervise.files import LaunchFiles
 
 FAKE = Path(__file__).resolve().parent.parent / "fakes" / "child.py"
 CAPS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
@@ -117,7 +117,7 @@ def test_node_resources_leave_room_for_ray_itself():
 
 
 def test_without_ray_one_line_and_exit_2(tmp_path):
-    code = ("import sys; sys.modules['ray'] = None; from harness.cli import main; "
+    code = ("import sys; sys.modules['ray'] = None; from harness.cli.main import main; "
             "sys.exit(main(sys.argv[1:]))")
     done = subprocess.run([sys.executable, "-c", code, "phase2", "run", "--executor", "ray",
                            "--out", str(tmp_path / "out")], capture_output=True, text=True,
@@ -163,10 +163,10 @@ def test_ray_killing_for_memory_is_the_evaluations_own_error(tmp_path):
 
 
 def test_node_lost_is_retried_with_the_same_need():
-    from harness.outcome import Outcome
     from harness.phase2.grid import Evaluation
     from harness.phase2.policy import RetryPolicy
     from harness.phase2.task import Attempt, Task
+    from harness.verdict.outcome import Outcome
 
     policy = RetryPolicy(backoff_s=0.0)
     policy.seed(20, "this test")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import matrix
-from harness.cell import run_cell
-from harness.command import reference
-from harness.condition import Condition
+from harness.launch.command import reference
+from harness.launch.condition import Condition
 from harness.phase2 import RunOptions, run
-from harness.report import matrix_report, write_matrix
+from harness.repro import matrix
+from harness.repro.cell import run_cell
+from harness.repro.report import matrix_report, write_matrix
 from tests.fixes.conftest import FAKE_TEMPLATE
 from tests.unit.conftest import fake
 

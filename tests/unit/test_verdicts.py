@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.condition import Condition
-from harness.limits import Limits
-from harness.methods import CATALOGUE
+from harness.host.limits import Limits
+from harness.launch.condition import Condition
+from harness.launch.methods import CATALOGUE
 
 ALL = list(CATALOGUE)
 
@@ -110,7 +110,7 @@ def test_drained_or_file_output_does_not_deadlock(run_fake, method):
 
 @pytest.mark.parametrize("method", ["mp-spawn", "mp-fork"])
 def test_mp_methods_refuse_non_python_commands(run_fake, method):
-    from harness.command import Command
+    from harness.launch.command import Command
 
     [o] = run_fake("", method=method, command=Command(("/bin/true",)))
     assert o.verdict == "launch_error"
@@ -118,7 +118,7 @@ def test_mp_methods_refuse_non_python_commands(run_fake, method):
 
 
 def test_foreign_command_patterns(run_fake):
-    from harness.command import Command
+    from harness.launch.command import Command
 
     cmd = Command(("/bin/sh", "-c", "echo 'GPU step 1'; echo 'FINISHED run'"),
                   work_pattern=r"GPU step \d+", done_pattern="FINISHED")
@@ -145,7 +145,7 @@ def test_rlimit_nproc_budget_for_a_non_root_child(run_fake):
     non-root user the auto backend is RLIMIT_NPROC already."""
     import os
 
-    from harness.command import Command
+    from harness.launch.command import Command
 
     run_as = "nobody" if os.getuid() == 0 else None
     cmd = Command(FORK_BOMBLET)
@@ -161,7 +161,7 @@ def test_rlimit_nproc_budget_for_a_non_root_child(run_fake):
 def test_rlimit_nproc_is_refused_for_a_root_child(run_fake):
     import os
 
-    from harness.launch import LaunchInputError
+    from harness.launch.spec import LaunchInputError
 
     condition = Condition(limits=Limits(tasks=10), budget_backend="nproc")
     if os.getuid() == 0:

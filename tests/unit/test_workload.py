@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from harness.command import FIELD_ARGS
+from harness.launch.command import FIELD_ARGS
 from harness.workload import __main__ as workload_main
 from harness.workload import data, events
 

@@ -1,0 +1,96 @@
+"""Launch: command + method + condition -> one launch group -> outcomes.
+
+`run()` validates a LaunchSpec, starts K identical siblings together in one
+launch group (group.py), supervises them and returns one Outcome each. Bad
+input raises LaunchInputError before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.launch.command import Command, CommandError
+from harness.launch.condition import Condition
+from harness.launch.group import (
+    DEFAULT_STALL_TIMEOUT_S,
+    DEFAULT_TIMEOUT_S,
+    LaunchGroup,
+    LaunchInputError,
+)
+from harness.launch.methods import CATALOGUE
+from harness.supervise.files import LaunchFiles
+from harness.verdict.outcome import Outcome
+
+__all__ = ["DEFAULT_STALL_TIMEOUT_S", "DEFAULT_TIMEOUT_S", "LaunchGroup", "LaunchInputError",
+           "LaunchSpec", "run"]
+
+
+@dataclass
+class LaunchSpec:
+    command: Command
+    method: str
+    condition: Condition = field(default_factory=Condition)
+    log_dir: Path = Path("logs")
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
+    child_env: dict[str, str] = field(default_factory=dict)  # e.g. the runner's thread caps
+
+
+def effective_command(command: Command, condition: Condition) -> Command:
+    flags = condition.workload_flags
+    if flags and not command.is_reference:
+        raise LaunchInputError(f"condition {condition.name!r} sets workload flags "
+                               f"{' '.join(flags)}; it applies to the reference workload only")
+    return command.with_flags(flags) if flags else command
+
+
+def check_method(method: str) -> None:
+    if method not in CATALOGUE:
+        raise LaunchInputError(f"unknown method {method!r}: use one of {', '.join(CATALOGUE)}")
+
+
+def check_command(command: Command) -> None:
+    try:
+        command.validate()
+    except CommandError as exc:
+        raise LaunchInputError(str(exc)) from None
+
+
+def check_condition(condition: Condition) -> None:
+    try:
+        condition.child_ids()
+    except ValueError as exc:
+        raise LaunchInputError(str(exc)) from None
+
+
+def prepare_log_dir(log_dir: Path) -> Path:
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LaunchInputError(f"bad log dir {str(log_dir)!r}: {exc.strerror}") from None
+    if not os.access(log_dir, os.W_OK):
+        raise LaunchInputError(f"bad log dir {str(log_dir)!r}: not writable")
+    return log_dir
+
+
+def launch_dirs(log_dir: Path, siblings: int) -> list[LaunchFiles]:
+    if siblings == 1:
+        return [LaunchFiles(log_dir)]
+    return [LaunchFiles(log_dir / f"sibling-{i}") for i in range(siblings)]
+
+
+def run(spec: LaunchSpec) -> list[Outcome]:
+    """Start spec.condition.siblings identical launches together; one outcome each."""
+    check_method(spec.method)
+    command = effective_command(spec.command, spec.condition)
+    check_command(command)
+    check_condition(spec.condition)
+    prepare_log_dir(Path(spec.log_dir))
+    with LaunchGroup(spec.condition, spec.timeout_s, spec.stall_timeout_s) as group:
+        pendings = [group.prepare(command, spec.method, files, spec.child_env)
+                    for files in launch_dirs(Path(spec.log_dir), spec.condition.siblings)]
+        watches = group.release(pendings)
+        group.supervisor.run()
+        return [group.outcome(w) for w in watches]

@@ -1,0 +1,52 @@
+"""Run one cell of the reproduction matrix: siblings through one method under one
+condition, or, for the phase2 column, through the Phase 2 runner's own scheduling
+(admission control is what the runner adds to a sibling group)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.launch import spec as launch
+from harness.launch.command import Command
+from harness.launch.condition import Condition
+from harness.launch.group import LaunchGroup
+from harness.phase2 import planning as plans
+from harness.phase2.executor import Attempt
+from harness.phase2.grid import Evaluation
+from harness.phase2.local_executor import GpuGate, LocalExecutor
+from harness.phase2.policy import RetryPolicy
+from harness.phase2.schedule import schedule
+from harness.phase2.strategy import STRATEGIES
+from harness.phase2.task import Task
+from harness.verdict.outcome import Outcome
+
+
+def run_cell(command: Command, condition: Condition, method: str, log_dir: Path,
+             timeout_s: float, stall_timeout_s: float) -> list[Outcome]:
+    """One outcome per sibling of the cell (condition x method)."""
+    if method == "phase2":
+        return run_copies(command, condition, log_dir, timeout_s, stall_timeout_s)
+    spec = launch.LaunchSpec(command, method, condition, log_dir, timeout_s, stall_timeout_s)
+    return launch.run(spec)
+
+
+def run_copies(command: Command, condition: Condition, log_dir: Path, timeout_s: float,
+               stall_timeout_s: float) -> list[Outcome]:
+    """condition.siblings copies of one command through the runner strategy, in the
+    condition's launch group (same budget, admission control added)."""
+    command = launch.effective_command(command, condition)
+    launch.check_command(command)
+    launch.prepare_log_dir(Path(log_dir))
+    outcomes: dict[int, Outcome] = {}
+
+    def finish(attempt: Attempt) -> None:
+        attempt.outcome.sibling = attempt.task.evaluation.index
+        outcomes[attempt.task.evaluation.index] = attempt.outcome
+
+    policy = RetryPolicy()
+    with LaunchGroup(condition, timeout_s, stall_timeout_s) as group:
+        executor = LocalExecutor(group, STRATEGIES["runner"], plans.cpus(), policy,
+                                 Path(log_dir), GpuGate(group.nvml, 0.0))
+        schedule(executor, policy, [Task(Evaluation(i, {"copy": i}), command)
+                                    for i in range(condition.siblings)], finish)
+    return [outcomes[i] for i in sorted(outcomes)]

@@ -1,0 +1,149 @@
+"""Supervise launches: sample their process trees (watch.py), notice stalls and
+timeouts, diagnose them (pipes.py, stacks.py), kill whole trees (proctree.py), and count
+what is left.
+
+One single-threaded loop watches every launch of a group. A launch makes
+progress while its tree writes (bytes written, from /proc/PID/io), appends
+events or grows its log files; it *stalls* after stall_timeout_s with none of
+these, whether it is blocked (deadlock, pipe, lock) or burning CPU without
+result (a spin, a collective waiting on a dead peer), and *times out* after
+timeout_s while still making progress. Shutdown follows torch.distributed.elastic:
+SIGTERM, one grace period, SIGKILL; the launching parent is spared until its child
+is gone so it can still write the output it captured.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+from collections.abc import Callable
+
+from harness.host.proctree import alive, describe, marked, ppid_map
+from harness.supervise.watch import Watch
+
+__all__ = ["SAMPLE_INTERVAL_S", "Supervisor", "Watch"]
+SAMPLE_INTERVAL_S = 0.1
+GPU_SAMPLE_EVERY_S = 1.0
+
+
+class Supervisor:
+    """Watches any number of launches in one single-threaded loop; launches may be added
+    while others run (the Phase 2 runner admits them one by one)."""
+
+    def __init__(self, timeout_s: float, stall_timeout_s: float,
+                 interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        self.timeout_s, self.stall_timeout_s, self.interval_s = (
+            timeout_s, stall_timeout_s, interval_s)
+        self.watches: list[Watch] = []
+        self._next_gpu = 0.0
+        # The budget group's (pids.current, pids.max), read once per tick for the samples.
+        self.budget: Callable[[], tuple[int | None, int | None]] = lambda: (None, None)
+
+    @property
+    def running(self) -> list[Watch]:
+        return [w for w in self.watches if not w.done]
+
+    def add(self, watch: Watch) -> None:
+        watch.begin(time.monotonic())
+        self.watches.append(watch)
+
+    def tick(self) -> list[Watch]:
+        """One sampling round; returns the launches that finished in it."""
+        now = time.monotonic()
+        children = ppid_map()
+        sample_gpu = now >= self._next_gpu
+        if sample_gpu:
+            self._next_gpu = now + GPU_SAMPLE_EVERY_S
+        finished = []
+        budget = self.budget()
+        for watch in self.running:
+            exited = _exited(watch.parent.pid)  # not reaped yet: its CPU times still read
+            watch.sample(now, children, budget)
+            if exited:
+                watch.final_cpu()
+            if sample_gpu:
+                watch.gpu.sample({p.pid for p in watch.tree()})
+            if exited and watch.parent.poll() is not None:
+                _settle(watch, now)
+            elif now - watch.last_progress > self.stall_timeout_s:
+                _stop(watch, now, stalled=True)
+            elif now - watch.t0 > self.timeout_s:
+                _stop(watch, now, stalled=False)
+            if watch.done:
+                watch.obs.gpu_work = watch.gpu.result.record()
+                finished.append(watch)
+        return finished
+
+    def run(self) -> None:
+        """Tick until every launch has finished; an interrupt stops them all and is recorded
+        in each unfinished Observation (the caller still writes partial outcomes)."""
+        try:
+            while self.running:
+                self.tick()
+                if self.running:
+                    self.wait(self.interval_s)
+        except KeyboardInterrupt as exc:
+            self.interrupt(str(exc) or "KeyboardInterrupt")
+        finally:
+            self.interrupt("supervision ended early")
+
+    def wait(self, timeout_s: float) -> None:
+        """Sleep until the next sample is due, waking at once when a launching parent
+        exits (pidfd), so an outcome is not held back by the sampling interval."""
+        running = self.running
+        fds = [w.pidfd for w in running if w.pidfd is not None]
+        if running and len(fds) == len(running):
+            select.select(fds, [], [], timeout_s)
+        else:
+            time.sleep(timeout_s)
+
+    def interrupt(self, reason: str) -> None:
+        """Stop every unfinished launch now (no diagnosis), recording why."""
+        for watch in self.running:
+            watch.obs.interrupted = reason
+            _stop(watch, time.monotonic(), stalled=False, diagnose=False)
+            watch.obs.gpu_work = watch.gpu.result.record()
+
+
+def _stop(watch: Watch, now: float, stalled: bool, diagnose: bool = True) -> None:
+    obs = watch.obs
+    obs.timeline["stopped"] = time.time()
+    if diagnose:
+        obs.stalled, obs.timed_out = stalled, not stalled
+        if stalled:
+            obs.stall_evidence = watch.diagnose_stall()
+            obs.stall_cpu_s = watch.cpu_since_progress()
+            obs.stall_s = round(now - watch.last_progress, 2)
+        obs.stack_dump = watch.dump_stacks()
+    watch.kill_tree()
+    watch.finish_parent()
+    _settle(watch, now)
+
+
+def _exited(pid: int) -> bool:
+    """Whether this child of ours has exited, without reaping it (WNOWAIT)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # already reaped
+        return True
+
+
+def _settle(watch: Watch, now: float) -> None:
+    """The parent has exited: anything of the launch still alive is a straggler; kill it."""
+    obs = watch.obs
+    obs.timeline.setdefault("exited", time.time())
+    if obs.parent_returncode is None:
+        obs.parent_returncode = watch.parent.wait()
+    obs.duration_s = round(now - watch.t0, 3)
+    obs.cpu_s = round(watch.cpu_s, 3)
+    obs.stragglers = watch.kill_tree(grace_s=0.5)
+    obs.timeline["reaped"] = time.time()
+    if watch.pidfd is not None:
+        os.close(watch.pidfd)
+        watch.pidfd = None
+    if watch.recorder is not None:
+        watch.recorder.close()
+    obs.orphans = [describe(p) for p in marked(watch.marker)] + [
+        describe(p) for p in watch.known.values() if alive(p)]
+    watch.done = True
