@@ -8,11 +8,13 @@ import signal
 from collections.abc import Callable
 from typing import NoReturn
 
+from harness.errors import InputError
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-class UsageError(Exception):
-    """Bad input: one line, exit 2."""
+class UsageError(InputError):
+    """Bad arguments, as argparse words them: the message is the whole line."""
 
 
 class Parser(argparse.ArgumentParser):

@@ -25,6 +25,7 @@ from harness.cli.common import (
     env_pair,
     split_command,
 )
+from harness.errors import HostError, InputError
 from harness.verdict.verdicts import tally
 
 
@@ -116,8 +117,7 @@ def _command(args: argparse.Namespace, argv: list[str] | None):
 
     if not argv:
         if getattr(args, "work_pattern", None) or getattr(args, "done_pattern", None):
-            raise UsageError("harness: error: --work-pattern/--done-pattern need a command "
-                             "after --")
+            raise InputError("--work-pattern/--done-pattern need a command after --")
         return command.reference()
     return command.parse(argv, cwd=getattr(args, "cwd", None),
                          work_pattern=getattr(args, "work_pattern", None),
@@ -129,20 +129,14 @@ def cmd_launch(args: argparse.Namespace, argv: list[str] | None) -> int:
     from harness.launch import spec as launch
     from harness.launch.condition import Condition
 
-    try:
-        condition = Condition(
-            name="cli",
-            limits=Limits(args.tasks_limit, args.as_limit, args.stack_limit, args.nofile_limit),
-            siblings=args.siblings, parent_tf=args.parent_tf, env=dict(args.env),
-            unset=tuple(args.unset), run_as=args.run_as, budget_backend=args.budget_backend)
-    except ValueError as exc:
-        raise UsageError(f"harness launch: error: {exc}") from None
+    condition = Condition(
+        name="cli",
+        limits=Limits(args.tasks_limit, args.as_limit, args.stack_limit, args.nofile_limit),
+        siblings=args.siblings, parent_tf=args.parent_tf, env=dict(args.env),
+        unset=tuple(args.unset), run_as=args.run_as, budget_backend=args.budget_backend)
     spec = launch.LaunchSpec(_command(args, argv), args.method, condition, Path(args.log_dir),
                              args.timeout, args.stall_timeout)
-    try:
-        outcomes = launch.run(spec)
-    except launch.LaunchInputError as exc:
-        raise UsageError(f"harness launch: error: {exc}") from None
+    outcomes = launch.run(spec)
     _print_outcomes(outcomes, args.json)
     return EXIT_OK if all(o.verdict == "ok" for o in outcomes) else EXIT_FAILED
 
@@ -152,10 +146,7 @@ def cmd_probe(args: argparse.Namespace, argv: list[str] | None) -> int:
 
     spec = launch.LaunchSpec(_command(args, argv), "env-isolated", log_dir=Path(args.log_dir),
                              timeout_s=args.timeout, stall_timeout_s=args.stall_timeout)
-    try:
-        outcomes = launch.run(spec)
-    except launch.LaunchInputError as exc:
-        raise UsageError(f"harness probe: error: {exc}") from None
+    outcomes = launch.run(spec)
     _print_outcomes(outcomes, args.json)
     return EXIT_OK if outcomes[0].verdict == "ok" else EXIT_FAILED
 
@@ -171,14 +162,21 @@ def cmd_doctor(args: argparse.Namespace, _argv: list[str] | None) -> int:
     return EXIT_FAILED if args.strict and report["risks"] else EXIT_OK
 
 
+def _prog(args: argparse.Namespace | None) -> str:
+    """`harness launch`, `harness phase2 run`: who says an error."""
+    words = [getattr(args, name, None) for name in ("cmd", "verb")]
+    return " ".join(["harness", *(w for w in words if w)])
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     own, command = split_command(argv)
     INTERRUPTS.install()
+    args = None
     try:
         args = build_parser().parse_args(own)
         if command is not None and args.cmd in ("methods", "doctor"):
-            raise UsageError(f"harness {args.cmd}: error: takes no command after --")
+            raise InputError("takes no command after --")
         if args.cmd == "methods":
             return cmd_methods(args)
         handlers = {"launch": cmd_launch, "probe": cmd_probe, "doctor": cmd_doctor}
@@ -186,8 +184,11 @@ def main(argv: list[str] | None = None) -> int:
             code = handlers[args.cmd](args, command)
         else:
             code = phase2_cli.run(args, command)
-    except UsageError as exc:
+    except UsageError as exc:  # argparse's own line
         print(str(exc).splitlines()[0], file=sys.stderr)
+        return EXIT_USAGE
+    except (InputError, HostError) as exc:  # the error family: one line, nothing started
+        print(f"{_prog(args)}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         code = EXIT_FAILED

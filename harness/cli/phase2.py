@@ -9,7 +9,6 @@ from pathlib import Path
 from harness.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
-    UsageError,
     add_supervision_options,
     arg,
     env_pair,
@@ -107,30 +106,26 @@ def _options(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace, command: list[str] | None) -> int:
-    from harness.launch.spec import LaunchInputError
+    from harness.errors import InputError
     from harness.phase2 import grid as grids
     from harness.phase2 import runner
-    from harness.phase2.ledger import LedgerError
 
     if args.verb == "node-resources":
         from harness.phase2.ray_cluster import node_resources
 
         if command is not None:
-            raise UsageError("harness phase2 node-resources: error: takes no command after --")
+            raise InputError("takes no command after --")
         print(json.dumps(node_resources(args.num_cpus)))
         return EXIT_OK
     if getattr(args, "retry_failed", False) and not args.resume:
-        raise UsageError("harness phase2 run: error: --retry-failed needs --resume")
-    try:
-        grid = grids.load(args.grid) if args.grid else None
-        opts = _options(args)
-        if args.verb == "plan":
-            result = runner.plan(command, grid, opts)
-            _print_plan(result, args.json)
-            return EXIT_OK if result.concurrency > 0 else EXIT_FAILED
-        results = runner.run(command, grid, opts)
-    except (grids.GridError, LaunchInputError, LedgerError, ValueError) as exc:
-        raise UsageError(f"harness phase2 {args.verb}: error: {exc}") from None
+        raise InputError("--retry-failed needs --resume")
+    grid = grids.load(args.grid) if args.grid else None
+    opts = _options(args)
+    if args.verb == "plan":
+        result = runner.plan(command, grid, opts)
+        _print_plan(result, args.json)
+        return EXIT_OK if result.concurrency > 0 else EXIT_FAILED
+    results = runner.run(command, grid, opts)
     if args.json:
         print(json.dumps(results, indent=2, default=str))
     else:

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import HostError
 from harness.host import cgroupv2
 
 V1_ROOT = Path("/sys/fs/cgroup/pids")
@@ -24,8 +25,6 @@ OWNER_ENV = "HARNESS_OWNER"  # a test session sets it so leftovers can be traced
 _REMOVE_WAIT_S = 5.0
 
 
-class CgroupUnavailable(RuntimeError):
-    """No pids cgroup can be made here; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -185,10 +184,7 @@ def cgroup_of(pid: int | str = "self", v1_root: Path = V1_ROOT) -> PidsCgroup | 
 
 def v2_parent(mountinfo: str, own_path: str) -> Path:
     """The v2 directory under which this process may create pids-limited children."""
-    try:
-        return cgroupv2.parent(mountinfo, own_path)
-    except cgroupv2.DelegationError as exc:
-        raise CgroupUnavailable(str(exc)) from exc
+    return cgroupv2.parent(mountinfo, own_path)
 
 
 def _parent_dir(v1_root: Path) -> tuple[Path, int]:
@@ -204,8 +200,8 @@ def _parent_dir(v1_root: Path) -> tuple[Path, int]:
     try:
         mountinfo = Path("/proc/self/mountinfo").read_text()
         return v2_parent(mountinfo, membership().get("", "/")), 2
-    except (CgroupUnavailable, OSError) as exc:
-        raise CgroupUnavailable(f"{v1_reason}; cgroup v2: {exc}") from exc
+    except (HostError, OSError) as exc:
+        raise HostError(f"{v1_reason}; cgroup v2: {exc}") from exc
 
 
 def ancestors(pid: int | str = "self", v1_root: Path = V1_ROOT) -> list[PidsCgroup]:
@@ -243,7 +239,7 @@ def create(limit: int | None, v1_root: Path = V1_ROOT) -> PidsCgroup:
     try:
         path.mkdir()
     except OSError as exc:
-        raise CgroupUnavailable(f"cannot create {path}: {exc.strerror}") from exc
+        raise HostError(f"cannot create {path}: {exc.strerror}") from exc
     group = PidsCgroup(path, version)
     group.set_max(limit)
     return group

@@ -14,14 +14,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness.errors import HostError
+
 LEAF = "harness.leaf"  # not "harness-...": that prefix names launch groups
 FIX = ("run the harness as root, or in a cgroup delegated to you (systemd-run --user "
        "--scope -p Delegate=yes harness ...), or give the budget as RLIMIT_NPROC "
        "(--run-as USER, or as a non-root user)")
 
 
-class DelegationError(RuntimeError):
-    """No launch group can be made under this cgroup; the message says why and the fix."""
 
 
 def mount_point(mountinfo: str) -> Path | None:
@@ -53,25 +53,25 @@ def parent(mountinfo: str, own_path: str) -> Path:
     """The directory under which launch groups with a pids limit can be made."""
     mount = mount_point(mountinfo)
     if mount is None:
-        raise DelegationError("no cgroup2 hierarchy is mounted")
+        raise HostError("no cgroup2 hierarchy is mounted")
     own = home(mount, own_path)
     if "pids" in _words(own / "cgroup.subtree_control"):
         return _writable(own)
     if "pids" not in _words(own / "cgroup.controllers"):
-        raise DelegationError(f"the pids controller is not delegated to {own}: {FIX}")
+        raise HostError(f"the pids controller is not delegated to {own}: {FIX}")
     _writable(own)
     if own != mount and _procs(own):
         _into_leaf(own)
     try:
         (own / "cgroup.subtree_control").write_text("+pids")
     except OSError as exc:
-        raise DelegationError(f"cannot enable pids in {own}: {exc.strerror}; {FIX}") from exc
+        raise HostError(f"cannot enable pids in {own}: {exc.strerror}; {FIX}") from exc
     return own
 
 
 def _writable(own: Path) -> Path:
     if not os.access(own, os.W_OK):
-        raise DelegationError(f"{own} is not writable by uid {os.getuid()}: {FIX}")
+        raise HostError(f"{own} is not writable by uid {os.getuid()}: {FIX}")
     return own
 
 
@@ -86,7 +86,7 @@ def _into_leaf(own: Path) -> None:
             except ProcessLookupError:
                 continue
     except OSError as exc:
-        raise DelegationError(
+        raise HostError(
             f"cannot move the processes of {own} into {leaf} ({exc.strerror}): cgroup v2 "
             f"lets only a cgroup without processes of its own give pids to children; "
             f"{FIX}") from exc

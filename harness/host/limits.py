@@ -16,6 +16,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from harness.errors import HostError, InputError
 from harness.host import cgroup
 from harness.host.pdeathsig import die_with_parent
 from harness.host.rlimit import RLIMITS
@@ -25,19 +26,17 @@ _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECAS
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
-class BudgetError(RuntimeError):
-    """A task budget cannot be enforced here; the message says why and what to do."""
 
 
 def parse_size(text: str) -> int:
     """'512M', '2G', '1.5GiB', '4096' -> bytes (binary units). ValueError names the text."""
     match = _SIZE_RE.match(str(text))
     if not match:
-        raise ValueError(f"bad size {text!r}: expected a number with an optional K/M/G/T suffix")
+        raise InputError(f"bad size {text!r}: expected a number with an optional K/M/G/T suffix")
     number, unit = float(match.group(1)), match.group(2).lower()
     value = int(number * _UNITS[unit])
     if value <= 0:
-        raise ValueError(f"bad size {text!r}: must be greater than zero")
+        raise InputError(f"bad size {text!r}: must be greater than zero")
     return value
 
 
@@ -46,9 +45,9 @@ def parse_count(text: str, name: str = "count") -> int:
     try:
         value = int(str(text).strip())
     except ValueError:
-        raise ValueError(f"bad {name} {text!r}: expected a positive integer") from None
+        raise InputError(f"bad {name} {text!r}: expected a positive integer") from None
     if value <= 0:
-        raise ValueError(f"bad {name} {text!r}: must be greater than zero")
+        raise InputError(f"bad {name} {text!r}: must be greater than zero")
     return value
 
 
@@ -106,21 +105,21 @@ def open_budget(tasks: int | None, child_uid: int, backend: str = "auto") -> Bud
     every process of the group so nothing escapes the final kill.
     """
     if backend not in ("auto", "cgroup", "nproc"):
-        raise BudgetError(f"unknown budget backend {backend!r}: use auto, cgroup or nproc")
+        raise InputError(f"unknown budget backend {backend!r}: use auto, cgroup or nproc")
     use_nproc = tasks is not None and (backend == "nproc" or (backend == "auto" and child_uid))
     if use_nproc and child_uid == 0:
-        raise BudgetError(
+        raise HostError(
             "RLIMIT_NPROC (ulimit -u) is not enforced for uid 0: "
             "use the cgroup backend, or --run-as a non-root user"
         )
     try:
         group = cgroup.create(None if use_nproc else tasks)
-    except cgroup.CgroupUnavailable as exc:
+    except HostError as exc:
         if tasks is None or use_nproc:
             return Budget("rlimit-nproc" if use_nproc else "none", tasks,
                           notes=[f"no tracking cgroup: {exc}"])
         if child_uid == 0:
-            raise BudgetError(
+            raise HostError(
                 f"a task budget for root needs a pids cgroup, and none can be made: {exc}. "
                 "Run where /sys/fs/cgroup/pids is writable or in a delegated cgroup v2 subtree"
             ) from exc

@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from harness.errors import InputError
+
 FIELD_ARGS: tuple[str, ...] = (
     "--mode", "search", "--cv_folds", "3", "--data_percentage", "100", "--verbosity", "0",
     "--resume_mode", "fresh", "--threshold_I", "17", "--threshold_P", "18",
@@ -24,8 +26,6 @@ WORKLOAD_MODULE = "harness.workload"
 _PYTHON_RE = re.compile(r"^python(\d+(\.\d+)?)?$")
 
 
-class CommandError(ValueError):
-    """The command cannot be launched as given; the message names the problem."""
 
 
 @dataclass(frozen=True)
@@ -55,27 +55,27 @@ class Command:
         return replace(self, argv=tuple(argv))
 
     def validate(self) -> None:
-        """Raise CommandError for a command that would fail before it ever runs."""
+        """Raise InputError for a command that would fail before it ever runs."""
         if not self.argv:
-            raise CommandError("missing command: nothing to launch")
+            raise InputError("missing command: nothing to launch")
         if self.cwd is not None and not Path(self.cwd).is_dir():
-            raise CommandError(f"bad cwd {self.cwd!r}: not a directory")
+            raise InputError(f"bad cwd {self.cwd!r}: not a directory")
         exe = self.argv[0]
         if os.sep in exe:
             path = Path(self.cwd or ".", exe) if not os.path.isabs(exe) else Path(exe)
             if not path.is_file():
-                raise CommandError(f"command not found: {exe!r}")
+                raise InputError(f"command not found: {exe!r}")
             if not os.access(path, os.X_OK):
-                raise CommandError(f"command not executable: {exe!r}")
+                raise InputError(f"command not executable: {exe!r}")
         elif shutil.which(exe) is None:
-            raise CommandError(f"command not found on PATH: {exe!r}")
+            raise InputError(f"command not found on PATH: {exe!r}")
         for name in ("work_pattern", "done_pattern"):
             pattern = getattr(self, name)
             if pattern is not None:
                 try:
                     re.compile(pattern)
                 except re.error as exc:
-                    raise CommandError(f"bad --{name.replace('_', '-')} {pattern!r}: {exc}") \
+                    raise InputError(f"bad --{name.replace('_', '-')} {pattern!r}: {exc}") \
                         from None
 
 

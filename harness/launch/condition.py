@@ -12,6 +12,7 @@ import os
 import pwd
 from dataclasses import asdict, dataclass, field
 
+from harness.errors import InputError
 from harness.host.limits import Limits
 
 PARENT_TF_STATES = ("none", "imported", "initialized")
@@ -32,13 +33,13 @@ class Condition:
 
     def __post_init__(self) -> None:
         if self.parent_tf not in PARENT_TF_STATES:
-            raise ValueError(f"bad parent TF state {self.parent_tf!r}: "
+            raise InputError(f"bad parent TF state {self.parent_tf!r}: "
                              f"use one of {', '.join(PARENT_TF_STATES)}")
         if self.siblings < 1:
-            raise ValueError(f"bad siblings {self.siblings!r}: must be at least 1")
+            raise InputError(f"bad siblings {self.siblings!r}: must be at least 1")
         for key in (*self.env, *self.unset):
             if not key or not set(key) <= ENV_NAME_CHARS or key[0].isdigit():
-                raise ValueError(f"bad environment variable name {key!r}")
+                raise InputError(f"bad environment variable name {key!r}")
 
     def parent_env(self) -> dict[str, str]:
         """The environment a launching parent gets: this process's, polluted as asked."""
@@ -53,7 +54,7 @@ class Condition:
         try:
             entry = pwd.getpwnam(self.run_as)
         except KeyError:
-            raise ValueError(f"bad --run-as {self.run_as!r}: no such user") from None
+            raise InputError(f"bad --run-as {self.run_as!r}: no such user") from None
         return entry.pw_uid, entry.pw_gid
 
     def record(self) -> dict:

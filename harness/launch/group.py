@@ -19,6 +19,7 @@ import uuid
 from dataclasses import asdict
 
 from harness import envpolicy
+from harness.errors import InputError
 from harness.host import cgroup, limits, nvml
 from harness.host.proctree import LAUNCH_MARKER_ENV
 from harness.launch import methods
@@ -40,8 +41,6 @@ DEFAULT_STALL_TIMEOUT_S = 60.0
 PARENT_MODULE = "harness.launch.parent"  # the launching parent (python -m ...)
 
 
-class LaunchInputError(ValueError):
-    """Bad input; nothing was launched."""
 
 
 class LaunchGroup:
@@ -51,18 +50,12 @@ class LaunchGroup:
                  stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
                  sample_interval_s: float = SAMPLE_INTERVAL_S) -> None:
         if timeout_s <= 0 or stall_timeout_s <= 0:
-            raise LaunchInputError("timeouts must be greater than zero")
+            raise InputError("timeouts must be greater than zero")
         self.condition = condition
-        try:
-            self.user = condition.child_ids()
-        except ValueError as exc:
-            raise LaunchInputError(str(exc)) from None
+        self.user = condition.child_ids()
         self.child_uid = self.user[0] if self.user else os.getuid()
-        try:
-            self.budget = limits.open_budget(condition.limits.tasks, self.child_uid,
-                                             condition.budget_backend)
-        except limits.BudgetError as exc:
-            raise LaunchInputError(str(exc)) from None
+        self.budget = limits.open_budget(condition.limits.tasks, self.child_uid,
+                                         condition.budget_backend)
         self.id = uuid.uuid4().hex[:8]
         cgroup.reap_stale()  # groups of runs that were killed with SIGKILL
         self.supervisor = Supervisor(timeout_s, stall_timeout_s, sample_interval_s)

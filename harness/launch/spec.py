@@ -2,7 +2,7 @@
 
 `run()` validates a LaunchSpec, starts K identical siblings together in one
 launch group (group.py), supervises them and returns one Outcome each. Bad
-input raises LaunchInputError before anything starts.
+input raises InputError before anything starts.
 """
 
 from __future__ import annotations
@@ -11,20 +11,22 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.launch.command import Command, CommandError
+from harness.errors import InputError
+from harness.launch.command import Command
 from harness.launch.condition import Condition
-from harness.launch.group import (
-    DEFAULT_STALL_TIMEOUT_S,
-    DEFAULT_TIMEOUT_S,
-    LaunchGroup,
-    LaunchInputError,
-)
+from harness.launch.group import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S, LaunchGroup
 from harness.launch.methods import CATALOGUE
 from harness.supervise.files import LaunchFiles
 from harness.verdict.outcome import Outcome
 
-__all__ = ["DEFAULT_STALL_TIMEOUT_S", "DEFAULT_TIMEOUT_S", "LaunchGroup", "LaunchInputError",
-           "LaunchSpec", "run"]
+__all__ = [
+    "DEFAULT_STALL_TIMEOUT_S",
+    "DEFAULT_TIMEOUT_S",
+    "InputError",
+    "LaunchGroup",
+    "LaunchSpec",
+    "run",
+]
 
 
 @dataclass
@@ -41,37 +43,31 @@ class LaunchSpec:
 def effective_command(command: Command, condition: Condition) -> Command:
     flags = condition.workload_flags
     if flags and not command.is_reference:
-        raise LaunchInputError(f"condition {condition.name!r} sets workload flags "
-                               f"{' '.join(flags)}; it applies to the reference workload only")
+        raise InputError(f"condition {condition.name!r} sets workload flags "
+                         f"{' '.join(flags)}; it applies to the reference workload only")
     return command.with_flags(flags) if flags else command
 
 
 def check_method(method: str) -> None:
     if method not in CATALOGUE:
-        raise LaunchInputError(f"unknown method {method!r}: use one of {', '.join(CATALOGUE)}")
+        raise InputError(f"unknown method {method!r}: use one of {', '.join(CATALOGUE)}")
 
 
 def check_command(command: Command) -> None:
-    try:
-        command.validate()
-    except CommandError as exc:
-        raise LaunchInputError(str(exc)) from None
+    command.validate()
 
 
 def check_condition(condition: Condition) -> None:
-    try:
-        condition.child_ids()
-    except ValueError as exc:
-        raise LaunchInputError(str(exc)) from None
+    condition.child_ids()
 
 
 def prepare_log_dir(log_dir: Path) -> Path:
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise LaunchInputError(f"bad log dir {str(log_dir)!r}: {exc.strerror}") from None
+        raise InputError(f"bad log dir {str(log_dir)!r}: {exc.strerror}") from None
     if not os.access(log_dir, os.W_OK):
-        raise LaunchInputError(f"bad log dir {str(log_dir)!r}: not writable")
+        raise InputError(f"bad log dir {str(log_dir)!r}: not writable")
     return log_dir
 
 

@@ -17,10 +17,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.errors import HostError
 from harness.host.limits import Limits
 from harness.launch.command import Command
 from harness.launch.condition import Condition
-from harness.launch.group import LaunchGroup, LaunchInputError
+from harness.launch.group import LaunchGroup
 from harness.supervise.files import LaunchFiles
 from harness.verdict.outcome import Outcome
 
@@ -64,7 +65,7 @@ def _group(assignment: Assignment) -> tuple[LaunchGroup, list[str]]:
                           unset=assignment.unset)
     try:
         return LaunchGroup(condition, assignment.timeout_s, assignment.stall_timeout_s), []
-    except LaunchInputError as exc:
+    except HostError as exc:
         if assignment.grant is None:
             raise
         fallback = Condition(name=condition.name, parent_tf=condition.parent_tf,

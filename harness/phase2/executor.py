@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from harness.launch.group import LaunchInputError
+from harness.errors import InputError
 from harness.phase2.options import RunOptions
 from harness.phase2.policy import RetryPolicy
 from harness.phase2.task import Attempt, Task
@@ -40,7 +40,7 @@ class Executor(ABC):
     @classmethod
     @abstractmethod
     def check(cls, opts: RunOptions) -> None:
-        """Refuse options this executor cannot honour (LaunchInputError), before anything
+        """Refuse options this executor cannot honour (InputError), before anything
         is written or launched."""
 
     @classmethod
@@ -80,8 +80,8 @@ def names() -> list[str]:
 
 
 def load(name: str) -> type[Executor]:
-    """The Executor class called name (LaunchInputError names the known ones)."""
+    """The Executor class called name (InputError names the known ones)."""
     if name not in names():
-        raise LaunchInputError(f"unknown executor {name!r}: use {', '.join(names())}")
+        raise InputError(f"unknown executor {name!r}: use {', '.join(names())}")
     module = importlib.import_module(f"{__package__}.{name}{MODULE_SUFFIX}")
     return module.EXECUTOR

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import InputError
 from harness.launch.command import FIELD_ARGS, WORKLOAD_MODULE, Command
 
 if sys.version_info >= (3, 11):
@@ -28,8 +29,6 @@ DEFAULT_SIZE = 20
 _SCALARS = (int, float, str, bool)
 
 
-class GridError(ValueError):
-    """A malformed grid or template; the message names the problem."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def load(path: str | Path) -> list[dict]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise GridError(f"bad grid file {str(path)!r}: {exc.strerror}") from None
+        raise InputError(f"bad grid file {str(path)!r}: {exc.strerror}") from None
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
@@ -78,21 +77,21 @@ def load(path: str | Path) -> list[dict]:
             if isinstance(data, dict):
                 data = data.get("evaluations")
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise GridError(f"bad grid file {str(path)!r}: {exc}") from None
+        raise InputError(f"bad grid file {str(path)!r}: {exc}") from None
     return validate(data, str(path))
 
 
 def validate(data: object, where: str = "grid") -> list[dict]:
     if not isinstance(data, list) or not data:
-        raise GridError(f"bad grid {where!r}: expected a non-empty list of parameter tables")
+        raise InputError(f"bad grid {where!r}: expected a non-empty list of parameter tables")
     for i, item in enumerate(data):
         if not isinstance(item, dict) or not item:
-            raise GridError(f"bad grid {where!r}: entry {i} is not a non-empty table")
+            raise InputError(f"bad grid {where!r}: entry {i} is not a non-empty table")
         for key, value in item.items():
             if not str(key).isidentifier():
-                raise GridError(f"bad grid {where!r}: entry {i} has a bad name {key!r}")
+                raise InputError(f"bad grid {where!r}: entry {i} has a bad name {key!r}")
             if not isinstance(value, _SCALARS):
-                raise GridError(f"bad grid {where!r}: entry {i} {key}={value!r} is not a "
+                raise InputError(f"bad grid {where!r}: entry {i} {key}={value!r} is not a "
                                 "number, string or boolean")
     return data
 
@@ -103,12 +102,12 @@ def placeholders(template: list[str]) -> set[str]:
         try:
             fields = list(string.Formatter().parse(part))
         except ValueError as exc:
-            raise GridError(f"bad command template {part!r}: {exc}") from None
+            raise InputError(f"bad command template {part!r}: {exc}") from None
         for _, name, spec, conv in fields:
             if name is None:
                 continue
             if not name.isidentifier() or spec or conv:
-                raise GridError(f"bad placeholder {{{name}}} in {part!r}: use plain {{name}}")
+                raise InputError(f"bad placeholder {{{name}}} in {part!r}: use plain {{name}}")
             names.add(name)
     return names
 
@@ -119,11 +118,11 @@ def check(template: list[str], grid: list[dict]) -> None:
     for i, params in enumerate(grid):
         missing = wanted - set(params)
         if missing:
-            raise GridError(f"unknown placeholder {{{sorted(missing)[0]}}}: grid entry {i} "
+            raise InputError(f"unknown placeholder {{{sorted(missing)[0]}}}: grid entry {i} "
                             f"has no value for it (it has {', '.join(sorted(params))})")
         unused = set(params) - wanted
         if unused:
-            raise GridError(f"grid key {sorted(unused)[0]!r} (entry {i}) is not used by the "
+            raise InputError(f"grid key {sorted(unused)[0]!r} (entry {i}) is not used by the "
                             f"command template: {shlex.join(template)}")
 
 

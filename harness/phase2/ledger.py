@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import envpolicy, jsonio
+from harness.errors import InputError
 
 RUN_FILE = "run.json"
 LEDGER_FILE = "ledger.jsonl"
 RESULTS_FILE = "results.json"
 
 
-class LedgerError(ValueError):
-    """OUT cannot be used as asked (exists without --resume, or holds another run)."""
 
 
 def _atomic_json(path: Path, data: dict) -> None:
@@ -38,13 +37,13 @@ class Ledger:
         """Check OUT against this run before anything launches; nothing half-written."""
         run_file, ledger_file = out / RUN_FILE, out / LEDGER_FILE
         if run_file.exists() and not resume:
-            raise LedgerError(f"{str(out)!r} already holds a Phase 2 run: pass --resume to "
+            raise InputError(f"{str(out)!r} already holds a Phase 2 run: pass --resume to "
                               "continue it, or choose another --out")
         if resume and run_file.exists():
             previous = json.loads(run_file.read_text())
             for field in ("template", "grid", "strategy"):
                 if previous.get(field) != identity.get(field):
-                    raise LedgerError(f"--resume: {str(out)!r} holds a run with a different "
+                    raise InputError(f"--resume: {str(out)!r} holds a run with a different "
                                       f"{field}; choose another --out")
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -52,7 +51,7 @@ class Ledger:
             probe.write_text("")
             probe.unlink()
         except OSError as exc:
-            raise LedgerError(f"bad --out {str(out)!r}: {exc.strerror}") from None
+            raise InputError(f"bad --out {str(out)!r}: {exc.strerror}") from None
         finished = read(ledger_file) if resume else {}
         if not run_file.exists():
             _atomic_json(run_file, identity)

@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import InputError
 from harness.host import headroom, nvml
 from harness.host.limits import Limits
 from harness.launch.condition import Condition
-from harness.launch.group import LaunchGroup, LaunchInputError
+from harness.launch.group import LaunchGroup
 from harness.phase2 import admission
 from harness.phase2 import planning as plans
 from harness.phase2.executor import Attempt, Executor
@@ -59,7 +60,7 @@ def check_devices(handle: nvml.Nvml, env: dict[str, str]) -> None:
     "Solution C": CUDA_VISIBLE_DEVICES='' hides every GPU, without an error)."""
     if handle.available and env.get("CUDA_VISIBLE_DEVICES") == "":
         count = len(handle.gpus())
-        raise LaunchInputError(
+        raise InputError(
             f"CUDA_VISIBLE_DEVICES is set but empty: it hides all {count} GPUs of this host, "
             "so every evaluation would train on CPU without an error; unset it or name the "
             "GPUs (e.g. CUDA_VISIBLE_DEVICES=0,1)")
@@ -120,7 +121,7 @@ class LocalExecutor(Executor):
     @classmethod
     def check(cls, opts: RunOptions) -> None:
         if opts.ray_address:
-            raise LaunchInputError("--ray-address needs --executor ray")
+            raise InputError("--ray-address needs --executor ray")
 
     @classmethod
     @contextmanager

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
+from harness.errors import InputError
 from harness.host import headroom
-from harness.launch.group import LaunchInputError
 from harness.phase2 import planning as plans
 
 RESOURCE = "threads"
@@ -35,7 +35,7 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise LaunchInputError("--executor ray needs Ray, an optional extra: "
+        raise InputError("--executor ray needs Ray, an optional extra: "
                                "pip install 'phase2-harness[ray]'") from None
     return ray
 
@@ -85,16 +85,16 @@ def check(cluster_nodes: list[Node], all_gpus: float, cpus_per_eval: float,
           gpus_per_eval: float, where: str) -> None:
     """Refuse a cluster that cannot run the grid as asked, before anything launches."""
     if not cluster_nodes:
-        raise LaunchInputError(
+        raise InputError(
             f"no node of {where} declares a '{RESOURCE}' resource, so none can run an "
             f"evaluation: start nodes with ray start --resources "
             f"\"$(harness phase2 node-resources)\"")
     if all_gpus and not gpus_per_eval:
-        raise LaunchInputError(
+        raise InputError(
             f"{where} has {all_gpus:g} GPUs but --gpus-per-eval is 0: every evaluation "
             "would train on CPU without an error; pass --gpus-per-eval")
     if not any(n.cpus >= cpus_per_eval and n.gpus >= gpus_per_eval for n in cluster_nodes):
-        raise LaunchInputError(
+        raise InputError(
             f"no node of {where} with '{RESOURCE}' has {cpus_per_eval:g} CPUs and "
             f"{gpus_per_eval:g} GPUs for one evaluation (--cpus-per-eval/--gpus-per-eval)")
 
@@ -105,12 +105,12 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
         return
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise LaunchInputError(f"bad --ray-address {address!r}: expected HOST:PORT, auto or "
+        raise InputError(f"bad --ray-address {address!r}: expected HOST:PORT, auto or "
                                "ray://HOST:PORT")
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as exc:
-        raise LaunchInputError(f"cannot use the Ray cluster at {address}: nothing answers "
+        raise InputError(f"cannot use the Ray cluster at {address}: nothing answers "
                                f"there ({exc.strerror or exc})") from None
 
 
@@ -120,7 +120,7 @@ def connect(address: str | None, tasks_budget: int | None, cpus_per_eval: float,
     """Join the cluster at address, or start one on this host for this run only."""
     ray = import_ray()
     if address and tasks_budget is not None:
-        raise LaunchInputError("--tasks-budget sets the budget of a cluster this run starts; "
+        raise InputError("--tasks-budget sets the budget of a cluster this run starts; "
                                "nodes at --ray-address declare theirs (ray start --resources)")
     where = f"the Ray cluster at {address}" if address else "the local Ray cluster"
     quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
@@ -135,7 +135,7 @@ def connect(address: str | None, tasks_budget: int | None, cpus_per_eval: float,
     try:
         ray.init(**init, **quiet)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
-        raise LaunchInputError(f"cannot use {where}: {_root_cause(exc)}") from None
+        raise InputError(f"cannot use {where}: {_root_cause(exc)}") from None
     finally:  # Ray's core worker installs its own; ours stop the run cleanly
         for sig, handler in handlers.items():
             signal.signal(sig, handler)

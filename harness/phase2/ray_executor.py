@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.launch.group import LaunchInputError
+from harness.errors import InputError
 from harness.phase2 import evaluate, ray_nodes
 from harness.phase2 import planning as plans
 from harness.phase2.executor import Attempt, Executor
@@ -89,13 +89,13 @@ class RayExecutor(Executor):
     @classmethod
     def check(cls, opts: RunOptions) -> None:
         if opts.strategy != "runner":
-            raise LaunchInputError("--executor ray runs the runner strategy, not "
+            raise InputError("--executor ray runs the runner strategy, not "
                                    f"{opts.strategy!r}")
         if opts.jobs is not None:
-            raise LaunchInputError("--jobs is for the local executor: on Ray, the nodes' "
+            raise InputError("--jobs is for the local executor: on Ray, the nodes' "
                                    "resources decide how many run at once")
         if opts.cpus_per_eval <= 0 or opts.gpus_per_eval < 0:
-            raise LaunchInputError("--cpus-per-eval must be > 0 and --gpus-per-eval >= 0")
+            raise InputError("--cpus-per-eval must be > 0 and --gpus-per-eval >= 0")
         import_ray()
 
     @classmethod

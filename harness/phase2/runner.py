@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from harness.errors import InputError
 from harness.launch import spec as launch
 from harness.launch.condition import Condition
 from harness.launch.group import LaunchGroup
@@ -32,9 +33,9 @@ from harness.supervise.files import LaunchFiles
 
 def prepare(template: list[str] | None, grid: list[dict] | None, opts: RunOptions
             ) -> tuple[list[str], list[grids.Evaluation], type[Executor]]:
-    """Validate everything a run needs before anything launches (GridError/LaunchInputError)."""
+    """Validate everything a run needs before anything launches (InputError)."""
     if opts.strategy not in STRATEGIES:
-        raise grids.GridError(f"unknown strategy {opts.strategy!r}: use "
+        raise InputError(f"unknown strategy {opts.strategy!r}: use "
                               f"{', '.join(STRATEGIES)}")
     template = template or grids.default_template()
     grid = grids.validate(grid if grid is not None else grids.default_grid())

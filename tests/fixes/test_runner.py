@@ -13,9 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from harness.errors import InputError
 from harness.host import cgroup
 from harness.host.proctree import marked
-from harness.launch.spec import LaunchInputError
 from harness.phase2 import RunOptions, run
 from harness.phase2.local_executor import check_devices
 from tests.fixes.conftest import FAKE_TEMPLATE
@@ -89,7 +89,7 @@ def test_heavy_output_goes_to_files(tmp_path):
 
 def test_cuda_hidden_is_refused_on_gpu_hosts_and_explicit_elsewhere(tmp_path):
     gpu_host = SimpleNamespace(available=True, gpus=lambda: [object(), object()])
-    with pytest.raises(LaunchInputError, match="hides all 2 GPUs"):
+    with pytest.raises(InputError, match="hides all 2 GPUs"):
         check_devices(gpu_host, {"CUDA_VISIBLE_DEVICES": ""})
     check_devices(gpu_host, {"CUDA_VISIBLE_DEVICES": "0"})
     cpu_host = SimpleNamespace(available=False)
@@ -98,7 +98,7 @@ def test_cuda_hidden_is_refused_on_gpu_hosts_and_explicit_elsewhere(tmp_path):
     from harness.repro.plugin import gpu_status
 
     if gpu_status()[0]:
-        with pytest.raises(LaunchInputError):
+        with pytest.raises(InputError):
             run(None, None, RunOptions(max_evals=1, env={"CUDA_VISIBLE_DEVICES": ""},
                                        out=tmp_path, live=False))
         return

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from harness.errors import HostError
 from harness.host import cgroup
 
 
@@ -76,12 +77,12 @@ def test_v2_parent_enables_pids_when_available(tmp_path):
 
 def test_v2_parent_explains_missing_controller(tmp_path):
     _, mountinfo = _fake_v2(tmp_path, "cpu", "cpu memory")
-    with pytest.raises(cgroup.CgroupUnavailable, match="pids controller is not delegated"):
+    with pytest.raises(HostError, match="pids controller is not delegated"):
         cgroup.v2_parent(mountinfo, "/user.slice")
 
 
 def test_v2_parent_without_cgroup2():
-    with pytest.raises(cgroup.CgroupUnavailable, match="no cgroup2"):
+    with pytest.raises(HostError, match="no cgroup2"):
         cgroup.v2_parent("22 1 0:21 / /proc rw - proc proc rw\n", "/")
 
 

@@ -4,8 +4,9 @@ import sys
 
 import pytest
 
+from harness.errors import InputError
 from harness.launch import command
-from harness.launch.command import Command, CommandError, python_target
+from harness.launch.command import Command, python_target
 
 
 def test_reference_is_the_field_command():
@@ -43,7 +44,7 @@ def test_python_target(argv, expected):
     (Command(("true",), done_pattern="("), "bad --done-pattern"),
 ])
 def test_validate_names_the_problem(cmd, message):
-    with pytest.raises(CommandError, match=message):
+    with pytest.raises(InputError, match=message):
         cmd.validate()
 
 
@@ -52,5 +53,5 @@ def test_validate_refuses_a_non_executable_file(tmp_path):
     script.write_text("print(1)\n")
     script.chmod(0o644)
     cmd = Command((str(script),))
-    with pytest.raises(CommandError, match="not executable"):
+    with pytest.raises(InputError, match="not executable"):
         cmd.validate()

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.errors import InputError
 from harness.phase2 import grid
 
 
@@ -43,21 +44,21 @@ def test_load_json_and_toml(tmp_path):
 ])
 def test_malformed_grids(tmp_path, name, text, message):
     (tmp_path / name).write_text(text)
-    with pytest.raises(grid.GridError, match=message):
+    with pytest.raises(InputError, match=message):
         grid.load(tmp_path / name)
 
 
 def test_missing_grid_file(tmp_path):
-    with pytest.raises(grid.GridError, match="bad grid file"):
+    with pytest.raises(InputError, match="bad grid file"):
         grid.load(tmp_path / "nope.json")
 
 
 def test_unknown_placeholder_and_unused_key():
-    with pytest.raises(grid.GridError, match=r"unknown placeholder \{lr\}"):
+    with pytest.raises(InputError, match=r"unknown placeholder \{lr\}"):
         grid.check(["train", "--lr", "{lr}"], [{"epochs": 1}])
-    with pytest.raises(grid.GridError, match="not used by the command template"):
+    with pytest.raises(InputError, match="not used by the command template"):
         grid.check(["train", "--lr", "{lr}"], [{"lr": 1, "epochs": 2}])
-    with pytest.raises(grid.GridError, match="bad placeholder"):
+    with pytest.raises(InputError, match="bad placeholder"):
         grid.check(["train", "{lr:.2f}"], [{"lr": 1}])
     grid.check(["echo", "{{literal}}", "{lr}"], [{"lr": 1}])
 
@@ -77,5 +78,5 @@ def test_valid_grids_round_trip_and_keys_are_stable(entries):
 @given(st.one_of(st.none(), st.integers(), st.text(), st.lists(st.integers(), min_size=1),
                  st.just([]), st.just([{}]), st.just([{"a": {"b": 1}}])))
 def test_invalid_grids_raise_grid_error(data):
-    with pytest.raises(grid.GridError):
+    with pytest.raises(InputError):
         grid.validate(data)

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from harness.phase2.ledger import Ledger, LedgerError, read
+from harness.errors import InputError
+from harness.phase2.ledger import Ledger, read
 
 IDENTITY = {"template": ["x", "{a}"], "grid": [{"a": 1}, {"a": 2}], "strategy": "runner"}
 
@@ -20,20 +21,20 @@ def test_append_is_durable_and_resume_reads_it(tmp_path):
 
 def test_existing_run_needs_resume(tmp_path):
     Ledger.open(tmp_path, IDENTITY, resume=False)
-    with pytest.raises(LedgerError, match="pass --resume"):
+    with pytest.raises(InputError, match="pass --resume"):
         Ledger.open(tmp_path, IDENTITY, resume=False)
 
 
 def test_resume_refuses_another_grid(tmp_path):
     Ledger.open(tmp_path, IDENTITY, resume=False)
-    with pytest.raises(LedgerError, match="different grid"):
+    with pytest.raises(InputError, match="different grid"):
         Ledger.open(tmp_path, {**IDENTITY, "grid": [{"a": 3}]}, resume=True)
 
 
 def test_unwritable_out(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(LedgerError, match="bad --out"):
+    with pytest.raises(InputError, match="bad --out"):
         Ledger.open(blocker / "out", IDENTITY, resume=False)
 
 

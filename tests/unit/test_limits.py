@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.errors import HostError
 from harness.host import cgroup, limits
 
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -108,7 +109,7 @@ def test_pdeathsig_kills_the_command_with_its_parent():
 
 
 def test_nproc_is_refused_for_a_root_child():
-    with pytest.raises(limits.BudgetError, match="not enforced for uid 0"):
+    with pytest.raises(HostError, match="not enforced for uid 0"):
         limits.open_budget(10, child_uid=0, backend="nproc")
 
 

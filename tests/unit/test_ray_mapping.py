@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import InputError
 from harness.host import headroom
 from harness.launch.command import Command
-from harness.launch.spec import LaunchInputError
 from harness.phase2 import evaluate
 from harness.phase2.ray_cluster import Node, check, node_resources, nodes_of
 from harness.phase2.ray_executor import most_at_once
@@ -92,11 +92,11 @@ def test_nodes_without_threads_or_dead_are_not_used():
 
 def test_cluster_refusals():
     nodes = [Node("a", 60, 4.0, 0.0)]
-    with pytest.raises(LaunchInputError, match="declares a 'threads' resource"):
+    with pytest.raises(InputError, match="declares a 'threads' resource"):
         check([], 0.0, 1.0, 0.0, "the cluster")
-    with pytest.raises(LaunchInputError, match="2 GPUs but --gpus-per-eval is 0"):
+    with pytest.raises(InputError, match="2 GPUs but --gpus-per-eval is 0"):
         check([Node("g", 60, 4.0, 2.0)], 2.0, 1.0, 0.0, "the cluster")
-    with pytest.raises(LaunchInputError, match="has 8 CPUs and 0 GPUs"):
+    with pytest.raises(InputError, match="has 8 CPUs and 0 GPUs"):
         check(nodes, 0.0, 8.0, 0.0, "the cluster")
     check(nodes, 0.0, 1.0, 0.0, "the cluster")
     check([Node("g", 60, 4.0, 2.0)], 2.0, 1.0, 1.0, "the cluster")
