@@ -9,9 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def write_atomic(path: str | Path, text: str, durable: bool = False) -> None:
+def write_atomic(path: str | Path, text: str, durable: bool = False,
+                 exclusive: bool = False) -> None:
     """A reader sees the old file or the whole new one, never half of it; durable also
-    fsyncs, so the new file survives a power cut (ledger, results, metrics)."""
+    fsyncs, so the new file survives a power cut (ledger, results, metrics); exclusive
+    never replaces a file that is there (FileExistsError)."""
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
@@ -20,17 +22,20 @@ def write_atomic(path: str | Path, text: str, durable: bool = False) -> None:
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
+        if exclusive:
+            os.link(tmp, target)  # fails where target exists, even as a dangling link
+        else:
+            os.replace(tmp, target)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: str | Path, data: object, durable: bool = False,
-               filter_text: Callable[[str], str] | None = None) -> None:
+               filter_text: Callable[[str], str] | None = None,
+               exclusive: bool = False) -> None:
     """Atomically write data as indented JSON; filter_text may rewrite it (redaction)."""
     text = json.dumps(data, indent=2, default=str)
-    write_atomic(path, filter_text(text) if filter_text else text, durable)
+    write_atomic(path, filter_text(text) if filter_text else text, durable, exclusive)
 
 
 def dumps_line(record: object) -> str:

@@ -1,10 +1,12 @@
-"""Launch groups: launches that share one condition, one task budget and one supervisor.
+"""Launch groups: the one way to run launches. Launches that share one condition, one task
+budget and one supervisor.
 
-prepare() starts a launching parent (it sets up its TF state, then waits),
-release() starts the children of several parents at once, outcome() turns what
-the supervisor saw into an Outcome, close() kills what is left and removes the
-cgroup. The repro harness releases K siblings together; the Phase 2 runner
-admits launches one by one.
+start() prepares each launch (a launching parent that sets up its TF state and waits, or
+nothing for a direct launch) and then starts all their children at once; wait() supervises
+for a while and returns the outcomes of the launches that ended, each built once,
+complete, and written once; run() is start() and wait() until every launch ended. close()
+kills what is left and removes the cgroups. The repro harness starts K siblings together;
+the Phase 2 runner starts launches one by one and may cap one's grant while it runs.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import asdict
@@ -23,24 +23,21 @@ from harness.errors import InputError
 from harness.host import cgroup, limits, nvml
 from harness.host.proctree import LAUNCH_MARKER_ENV
 from harness.launch import methods
-from harness.launch.command import Command
 from harness.launch.condition import Condition
 from harness.launch.methods import CATALOGUE
-from harness.launch.pending import Pending, wait_ready, write_spec
+from harness.launch.pending import Launch, Pending, spawn_parent, wait_ready, write_spec
 from harness.supervise import samples
-from harness.supervise.files import LaunchFiles
 from harness.supervise.gpuwork import GpuWorkProbe
 from harness.supervise.supervisor import SAMPLE_INTERVAL_S, Supervisor, Watch
 from harness.verdict import probes
 from harness.verdict.classify import first_error
-from harness.verdict.outcome import Outcome, build
+from harness.verdict.outcome import LaunchFacts, Outcome, build
 
 READY_TIMEOUT_S = 300.0  # parents importing/initialising TF on a loaded 2-core box
 DEFAULT_TIMEOUT_S = 900.0
 DEFAULT_STALL_TIMEOUT_S = 60.0
-PARENT_MODULE = "harness.launch.parent"  # the launching parent (python -m ...)
 
-
+__all__ = ["DEFAULT_STALL_TIMEOUT_S", "DEFAULT_TIMEOUT_S", "Launch", "LaunchGroup"]
 
 
 class LaunchGroup:
@@ -67,70 +64,90 @@ class LaunchGroup:
         self._count = 0
         self._pending: list[Pending] = []  # prepared, not yet released
         self._released: dict[Watch, Pending] = {}
+        self._outcomes: dict[Watch, Outcome] = {}  # each built once
         self._final_group: dict | None = None
+
+    # -- running ----------------------------------------------------------------------
+
+    def run(self, launches: list[Launch]) -> list[Outcome]:
+        """Start the launches together, supervise them until every one ended (an
+        interrupt stops them all, recorded in each); their outcomes, in order."""
+        watches = self.start(launches)
+        self.supervisor.run()
+        ended = dict(self.wait(0.0))
+        return [ended[w] for w in watches]
+
+    def start(self, launches: list[Launch]) -> list[Watch]:
+        """Prepare every launch, then start all their children at once."""
+        return self._release([self._prepare(launch) for launch in launches])
+
+    def wait(self, timeout_s: float) -> list[tuple[Watch, Outcome]]:
+        """Supervise for up to timeout_s; the launches that ended, with their outcomes."""
+        if self.supervisor.running:
+            self.supervisor.wait(timeout_s)
+            self.supervisor.tick()
+        ended = [w for w in self._released if w.done and w not in self._outcomes]
+        return [(w, self._finish(w)) for w in ended]
+
+    def interrupt(self, reason: str) -> None:
+        """Stop every running launch now; their outcomes say why (wait() returns them)."""
+        self.supervisor.interrupt(reason)
+
+    @property
+    def running(self) -> int:
+        return len(self.supervisor.running)
 
     # -- starting ---------------------------------------------------------------------
 
-    def prepare(self, command: Command, method: str, files: LaunchFiles,
-                child_env: dict[str, str] | None = None, grant: int | None = None) -> Pending:
-        """Start one launching parent; it sets up its TF state, then waits for release().
-        grant: a pids.max of the launch's own inside the budget (needs a pids cgroup)."""
+    def _prepare(self, launch: Launch) -> Pending:
+        """One launch's cgroup and launching parent; a direct launch needs no parent."""
+        files, cond = launch.files, self.condition
         files.reset()
         if self.user is not None:  # the child writes events/metrics here as another uid
             for path in (files.dir, files.stdout, files.stderr):
                 os.chown(path, *self.user)
-        cond = self.condition
+        index, self._count = self._count, self._count + 1
         # One cgroup per launch inside the shared budget: its pids.events says whether
         # *its* forks were refused; the budget (pids.max) stays the group's.
-        own = self.budget.group.child(f"launch-{self._count}") if self.budget.group else None
-        if grant is not None and own is not None:
-            own.set_max(grant)
-        group = str(own.path) if own else None
-        spec = CATALOGUE[method]
+        own = self.budget.group.child(f"launch-{index}") if self.budget.group else None
+        if launch.grant is not None and own is not None:
+            own.set_max(launch.grant)
+        spec = CATALOGUE[launch.method]
         # With TF not loaded in the parent, the harness itself is a faithful launching
         # parent for the env-isolated methods: no extra interpreter (~80 ms here).
         direct = spec.direct and cond.parent_tf == "none"
-        # A child under limits joins the group through the trampoline; otherwise the
-        # launching parent joins the (unlimited, tracking) group itself, so the child
-        # needs no trampoline at all and pays no extra exec. A direct child without a
-        # trampoline is tracked by ancestry, marker and its own session instead.
+        # A child under limits joins its cgroup through the trampoline; otherwise the
+        # launching parent joins the (unlimited, tracking) cgroup itself, so the child
+        # needs no trampoline at all and pays no extra exec.
         trampoline = bool(self.budget.limit is not None or cond.limits.rlimits() or self.user
                           or (direct and spec.pdeathsig))
-        go = {"method": method, "result": str(files.parent_result),
-              "child": self._child(command, files, child_env,
-                                   group if trampoline else None)}
-        marker = f"{cgroup.owner_pid()}:{self.id}:{self._count}"
-        self._count += 1
+        group = str(own.path) if own else None
+        go = {"method": launch.method, "result": str(files.parent_result),
+              "child": self._child(launch, group if trampoline else None)}
+        marker = f"{cgroup.owner_pid()}:{self.id}:{index}"
         env = {**cond.parent_env(), LAUNCH_MARKER_ENV: marker}
         record = {"go": go, "env_set": envpolicy.redact_mapping(cond.env),
                   "env_unset": list(cond.unset)}
-        cvd = {**env, **go["child"]["env"]}.get("CUDA_VISIBLE_DEVICES")
+        pending = Pending(launch, launch.index if launch.index is not None else index, marker,
+                          None, -1, go, launch_cgroup=own, child_only=trampoline,
+                          grant=launch.grant, cuda_visible_devices={
+                              **env, **go["child"]["env"]}.get("CUDA_VISIBLE_DEVICES"))
         if direct:
             write_spec(files, {"launched_by": "harness", **record})
-            pending = Pending(files, marker, None, -1, go, method, command, ready=True,
-                              parent_env=env, cuda_visible_devices=cvd, launch_cgroup=own)
-            self._pending.append(pending)
-            return pending
-        read_fd, write_fd = os.pipe()
-        boot = {"harness_pid": os.getpid(), "parent_tf": cond.parent_tf, "ready_fd": write_fd,
-                "join": None if trampoline else group}
-        write_spec(files, {**boot, **record})
-        with open(files.parent_log, "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", PARENT_MODULE, json.dumps(boot)],
-                                    stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
-                                    pass_fds=(write_fd,), start_new_session=True)
-        os.close(write_fd)
-        pending = Pending(files, marker, proc, read_fd, go, method, command,
-                          cuda_visible_devices=cvd, launch_cgroup=own)
+            pending.ready, pending.parent_env = True, env
+        else:
+            boot = {"harness_pid": os.getpid(), "parent_tf": cond.parent_tf,
+                    "join": None if trampoline else group}
+            pending.proc, pending.ready_fd = spawn_parent(files, boot, record, env)
         self._pending.append(pending)
         return pending
 
-    def _child(self, command: Command, files: LaunchFiles, child_env: dict[str, str] | None,
-               group: str | None) -> dict:
+    def _child(self, launch: Launch, group: str | None) -> dict:
         """methods.Child's fields, as the launching parent receives them (JSON)."""
+        files = launch.files
         return {
-            "argv": list(command.argv), "cwd": command.cwd,
-            "env": {**command.env, **(child_env or {}),
+            "argv": list(launch.command.argv), "cwd": launch.command.cwd,
+            "env": {**launch.command.env, **launch.child_env,
                     "HARNESS_EVENTS": str(files.events),
                     "HARNESS_METRICS_OUT": str(files.metrics),
                     "HARNESS_STACKS": str(files.stacks)},
@@ -140,11 +157,10 @@ class LaunchGroup:
             "user": list(self.user) if self.user else None,
         }
 
-    def release(self, pendings: list[Pending], ready_timeout_s: float = READY_TIMEOUT_S
-                ) -> list[Watch]:
+    def _release(self, pendings: list[Pending], ready_timeout_s: float = READY_TIMEOUT_S
+                 ) -> list[Watch]:
         """Wait until these parents are ready, then start all their children at once."""
-        wait_ready([p for p in pendings if p.parent_env is None],
-                    time.monotonic() + ready_timeout_s)
+        wait_ready([p for p in pendings if not p.direct], time.monotonic() + ready_timeout_s)
         late = self._late_rlimits()
         # Before any child starts: the devices' state now is each probe's baseline.
         gpu_probes = [GpuWorkProbe(self.nvml, nvml.visible(self.gpus, p.cuda_visible_devices))
@@ -152,27 +168,23 @@ class LaunchGroup:
         watches = []
         for pending, gpu_probe in zip(pendings, gpu_probes, strict=True):
             pending.go["child"]["rlimits"].update(late)
-            if pending.parent_env is not None:
-                self._start_direct(pending)
+            if pending.direct:
+                child = methods.Child(**pending.go["child"])
+                pending.t_launch = time.time()
+                pending.proc = methods.start_isolated(child, pending.parent_env,
+                                                      CATALOGUE[pending.launch.method].pdeathsig)
             else:
                 line = (json.dumps(pending.go) + "\n").encode() if pending.ready else b"\n"
                 with contextlib.suppress(BrokenPipeError):
                     pending.proc.stdin.write(line)
                     pending.proc.stdin.close()
-            watch = Watch(len(self.supervisor.watches), pending.proc, pending.files,
-                          pending.marker, gpu_probe,
-                          include_root=pending.parent_env is not None)
+            watch = Watch(pending.index, pending.proc, pending.files, pending.marker, gpu_probe,
+                          direct=pending.direct)
             self._released[watch] = pending
             self.supervisor.add(watch)
             self._pending.remove(pending)
             watches.append(watch)
         return watches
-
-    def _start_direct(self, pending: Pending) -> None:
-        child = methods.Child(**pending.go["child"])
-        pending.t_launch = time.time()
-        pending.proc = methods.start_isolated(child, pending.parent_env,
-                                              CATALOGUE[pending.method].pdeathsig)
 
     def _late_rlimits(self) -> dict[str, int]:
         """Known only once the parents are up: RLIMIT_NPROC = tasks the uid has + budget."""
@@ -194,10 +206,11 @@ class LaunchGroup:
     def grant(self, watch: Watch, limit: int) -> bool:
         """Cap a running launch's own cgroup at limit tasks (it keeps what it has; only
         new threads beyond the cap are refused); False where it has no cgroup."""
-        own = self._released[watch].launch_cgroup
-        if own is None:
+        pending = self._released[watch]
+        if pending.launch_cgroup is None:
             return False
-        own.set_max(limit)
+        pending.launch_cgroup.set_max(limit)
+        pending.grant = limit
         return True
 
     def headroom(self) -> int | None:
@@ -209,52 +222,36 @@ class LaunchGroup:
 
     # -- results ----------------------------------------------------------------------
 
-    def outcome(self, watch: Watch, condition_name: str | None = None) -> Outcome:
-        files = watch.files
+    def _finish(self, watch: Watch) -> Outcome:
+        """The launch's outcome: built once from everything known of it, written once."""
         pending = self._released[watch]
+        files = pending.files
+        own, kernel_peak = pending.counts()
+        shared = sum(p.counts()[0] for p in self._released.values())
         group_now = self.budget.group.snapshot() if self.budget.group else self._final_group
-        own = self._refusals(pending)
-        shared = sum(self._refusals(p) for p in self._released.values())
-        # The kernel's peak of the launch's own cgroup (pids.peak, where the kernel has it):
-        # exact where sampling can miss short-lived threads.
-        launch_peak = pending.launch_cgroup.peak if pending.launch_cgroup else None
-        seen = probes.observe(files.events, [files.stdout, files.stderr],
-                              pending.command.work_pattern, pending.command.done_pattern)
-        result = pending.result(watch.obs.parent_returncode, watch.obs.duration_s)
-        outcome = build(
-            watch.obs, result, seen, method=pending.method,
-            condition=condition_name or self.condition.name,
+        facts = LaunchFacts(
+            method=pending.launch.method, index=pending.index,
+            condition=pending.launch.condition or self.condition.name,
             command=pending.command.display(),
             budget={**self.budget.record(), "group_at_end": group_now,
                     "refused_this_launch": own, "refused_all_launches": shared,
-                    "launch_peak": launch_peak},
-            limits=asdict(self.condition.limits), events_max_delta=own,
+                    "launch_peak": kernel_peak},
+            limits=asdict(self.condition.limits), grant=pending.grant,
             gpu_expected=bool(self.gpus),  # on a GPU host, a run without GPU work is flagged
-            metrics=probes.read_metrics(files.metrics))
-        if shared > own:  # context only: a sibling's refusals are not this launch's evidence
-            outcome.evidence.append(f"the shared budget refused {shared - own} thread/process "
-                                    "creations of other launches of this group")
-        outcome.write(files.outcome)
+            notes=pending.launch.notes)
+        seen = probes.observe(files.events, [files.stdout, files.stderr],
+                              pending.command.work_pattern, pending.command.done_pattern)
+        result = pending.result(watch.obs.parent_returncode, watch.obs.duration_s)
+        outcome = build(watch.obs, result, seen, facts, probes.read_metrics(files.metrics))
+        outcome.save(files)
         samples.write_marks(files, outcome.timeline,
-                            None if outcome.verdict == "ok" else first_error(files))
-        self._retire(pending)
+                            None if outcome.verdict.ok else first_error(files))
+        pending.retire()
+        self._outcomes[watch] = outcome
         return outcome
 
-    def _refusals(self, pending: Pending) -> int:
-        """Forks refused to this launch's own processes (its cgroup's pids.events)."""
-        if pending.refusals is not None:
-            return pending.refusals
-        return pending.launch_cgroup.events_local if pending.launch_cgroup else 0
-
-    def _retire(self, pending: Pending) -> None:
-        """Keep the launch's count, remove its cgroup (a long Phase 2 run makes many)."""
-        if pending.launch_cgroup is not None:
-            pending.refusals = pending.launch_cgroup.events_local
-            pending.launch_cgroup.remove()
-            pending.launch_cgroup = None
-
     def close(self) -> None:
-        """Stop everything still running, then remove the cgroup."""
+        """Stop everything still running, then remove the cgroups."""
         self.supervisor.interrupt("launch group closed")
         for pending in list(self._pending):  # started but never released
             if pending.proc is None:
@@ -265,8 +262,7 @@ class LaunchGroup:
                 os.close(pending.ready_fd)
                 pending.ready_fd = -1
         for pending in self._released.values():  # counts outlive the cgroups
-            if pending.launch_cgroup is not None:
-                pending.refusals = pending.launch_cgroup.events_local
+            pending.keep_counts()
         if self.budget.group:
             self._final_group = self.budget.group.snapshot()
             self.budget.group.kill_all()

@@ -14,7 +14,7 @@ from pathlib import Path
 from harness.errors import InputError
 from harness.launch.command import Command
 from harness.launch.condition import Condition
-from harness.launch.group import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S, LaunchGroup
+from harness.launch.group import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S, Launch, LaunchGroup
 from harness.launch.methods import CATALOGUE
 from harness.supervise.files import LaunchFiles
 from harness.verdict.outcome import Outcome
@@ -84,9 +84,7 @@ def run(spec: LaunchSpec) -> list[Outcome]:
     check_command(command)
     check_condition(spec.condition)
     prepare_log_dir(Path(spec.log_dir))
+    launches = [Launch(command, spec.method, files, spec.child_env)
+                for files in launch_dirs(Path(spec.log_dir), spec.condition.siblings)]
     with LaunchGroup(spec.condition, spec.timeout_s, spec.stall_timeout_s) as group:
-        pendings = [group.prepare(command, spec.method, files, spec.child_env)
-                    for files in launch_dirs(Path(spec.log_dir), spec.condition.siblings)]
-        watches = group.release(pendings)
-        group.supervisor.run()
-        return [group.outcome(w) for w in watches]
+        return group.run(launches)

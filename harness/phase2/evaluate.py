@@ -21,7 +21,8 @@ from harness.errors import HostError
 from harness.host.limits import Limits
 from harness.launch.command import Command
 from harness.launch.condition import Condition
-from harness.launch.group import LaunchGroup
+from harness.launch.group import Launch, LaunchGroup
+from harness.phase2.task import attempt_path
 from harness.supervise.files import LaunchFiles
 from harness.verdict.outcome import Outcome
 
@@ -77,19 +78,12 @@ def _group(assignment: Assignment) -> tuple[LaunchGroup, list[str]]:
 def run_here(assignment: Assignment, workdir: Path) -> Returned:
     """Launch, supervise and classify one attempt under workdir/attempt-N (workdir is this
     evaluation's alone); pack its files, and remove them once all fit in the reply."""
-    files = LaunchFiles(workdir / f"attempt-{assignment.attempt}")
+    files = LaunchFiles(attempt_path(workdir, assignment.attempt))
     group, notes = _group(assignment)
+    launch = Launch(assignment.command, METHOD, files, assignment.caps, notes=tuple(notes))
     with group:
-        pending = group.prepare(assignment.command, METHOD, files, assignment.caps)
         started_at = time.time()
-        watch = group.release([pending])[0]
-        group.supervisor.run()  # a cancel (KeyboardInterrupt) stops it: files are kept
-        outcome = group.outcome(watch)
-    outcome.evidence.extend(notes)
-    # The group holds this child alone, so the kernel's pids.peak (where there is one) is
-    # its exact peak; sampling can miss short-lived threads.
-    kernel_peak = (outcome.budget.get("group_at_end") or {}).get("peak") or 0
-    outcome.peak_threads = max(outcome.peak_threads, kernel_peak)
+        [outcome] = group.run([launch])  # a cancel (KeyboardInterrupt) stops it: files kept
     packed, truncated = pack(files.dir)
     if not truncated:
         shutil.rmtree(files.dir, ignore_errors=True)
@@ -115,18 +109,23 @@ def pack(directory: Path, limit: int = FILE_LIMIT) -> tuple[dict[str, bytes], bo
 
 
 def receive(returned: Returned, dest: LaunchFiles) -> Outcome:
-    """Write the files under the driver's attempt dir and point the outcome at them."""
+    """Write the files under the driver's attempt dir, and the driver's outcome.json once:
+    the node's outcome, pointed at them, saying where whole files stayed."""
     dest.dir.mkdir(parents=True, exist_ok=True)
     for name, data in returned.files.items():
-        if name.endswith(".json"):  # outcome.json, parent-result.json: paths inside
+        if name == dest.outcome.name:
+            continue  # the driver's own is written below, once
+        if name.endswith(".json"):  # parent.json, parent-spec.json: paths inside
             data = data.replace(returned.node_dir.encode(), str(dest.dir).encode())
         (dest.dir / name).write_bytes(data)
     text = json.dumps(returned.outcome)  # log_dir, stack_dump, evidence name node paths
-    text = text.replace(json.dumps(returned.node_dir)[1:-1], json.dumps(str(dest.dir))[1:-1])
-    outcome = Outcome.from_record(json.loads(text))
+    record = json.loads(text.replace(json.dumps(returned.node_dir)[1:-1],
+                                     json.dumps(str(dest.dir))[1:-1]))
     if returned.kept_on_node:
-        outcome.evidence.append(f"logs over {FILE_LIMIT} bytes: tails here, whole files in "
-                                f"{returned.node_dir} on {returned.node}")
-        outcome.write(dest.outcome)  # the driver's outcome.json says so too
+        record["evidence"] = [*record.get("evidence", []),
+                              f"logs over {FILE_LIMIT} bytes: tails here, whole files in "
+                              f"{returned.node_dir} on {returned.node}"]
+    outcome = Outcome.from_record(record)
+    outcome.save(dest)
     return outcome
 

@@ -18,7 +18,7 @@ from harness.errors import InputError
 from harness.host import headroom, nvml
 from harness.host.limits import Limits
 from harness.launch.condition import Condition
-from harness.launch.group import LaunchGroup
+from harness.launch.group import Launch, LaunchGroup
 from harness.phase2 import admission
 from harness.phase2 import planning as plans
 from harness.phase2.executor import Attempt, Executor
@@ -232,38 +232,28 @@ class LocalExecutor(Executor):
 
     def _launch(self, tasks: list[Task], grant: int | None) -> list[Watch]:
         """Start the tasks' children, each under its own grant where there is one."""
-        pendings = [self.group.prepare(
+        return self.group.start([Launch(
             task.command, self.strategy.method,
-            attempt_dir(self.log_root / task.evaluation.key, task.attempts), self.caps, grant)
-            for task in tasks]
-        return self.group.release(pendings)
+            attempt_dir(self.log_root / task.evaluation.key, task.attempts), self.caps, grant,
+            index=task.evaluation.index, condition=f"phase2-{self.strategy.name}")
+            for task in tasks])
 
     # -- progress -------------------------------------------------------------------
 
     def poll(self, timeout_s: float) -> list[Attempt]:
-        attempts = [self._ended(watch) for watch in self._wait(timeout_s)]
+        attempts = [self._ended(watch, outcome) for watch, outcome in self._wait(timeout_s)]
         self._learn_need()
         return attempts
 
-    def _wait(self, timeout_s: float) -> list[Watch]:
-        """Supervise for up to timeout_s; the launches that ended."""
-        self.group.supervisor.wait(timeout_s)
-        return self.group.supervisor.tick()
+    def _wait(self, timeout_s: float) -> list[tuple[Watch, Outcome]]:
+        """Supervise for up to timeout_s; the launches that ended, with their outcomes."""
+        return self.group.wait(timeout_s)
 
-    def _outcome(self, watch: Watch) -> Outcome:
-        return self.group.outcome(watch, condition_name=f"phase2-{self.strategy.name}")
-
-    def _ended(self, watch: Watch) -> Attempt:
+    def _ended(self, watch: Watch, outcome: Outcome) -> Attempt:
         run = next(r for r in self._running if r.watch is watch)
         self._running.remove(run)
-        outcome = self._outcome(watch)
         alone = run.alone and run.grant is None
         at_most = "it ran alone: one child does not fit this budget" if alone else None
-        refused = outcome.budget.get("refused_this_launch") or 0
-        if run.grant is not None and outcome.verdict == "thread_exhaustion" and refused:
-            outcome.evidence.append(f"its own grant of {run.grant} tasks (pids.max of its "
-                                    "launch cgroup) ran out; its neighbours kept theirs")
-            outcome.write(watch.files.outcome)
         return Attempt(run.task, outcome, HOST, grant=run.grant, at_most=at_most,
                        basis=run.basis)
 
@@ -282,7 +272,7 @@ class LocalExecutor(Executor):
         return any(e["event"] == ev.WORK_STARTED for e in ev.read_events(watch.files.events))
 
     def stop(self, reason: str) -> None:
-        self.group.supervisor.interrupt(f"phase2 interrupted: {reason}")
+        self.group.interrupt(f"phase2 interrupted: {reason}")
         self._running.clear()
 
     def facts(self) -> dict:

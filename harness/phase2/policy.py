@@ -107,7 +107,7 @@ class RetryPolicy:
         if outcome.verdict != Verdict.THREAD_EXHAUSTION:
             return False
         if attempt.at_most:
-            outcome.evidence.append(attempt.at_most)
+            task.notes.append(attempt.at_most)
             return False
         if guess_death(attempt):
             self._guess_died(attempt)
@@ -130,9 +130,6 @@ class RetryPolicy:
         if self.need.value is None:
             self.prior = None  # the guess is withdrawn until a child is measured
         task.requeue(0.0)
-        attempt.outcome.evidence.append(
-            f"died within the grant of {attempt.grant} tasks the runner guessed "
-            f"({attempt.basis}): the runner's mistake, not an attempt of this evaluation")
         then = (f"per-child need {self.need.value}" if self.need.value is not None
                 else "the next child is measured alone")
         self.decide(f"{task.evaluation.key}: died within a guessed grant of {attempt.grant} "

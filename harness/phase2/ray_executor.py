@@ -29,7 +29,7 @@ from harness.phase2.executor import Attempt, Executor
 from harness.phase2.options import RunOptions
 from harness.phase2.policy import RetryPolicy
 from harness.phase2.ray_cluster import RESOURCE, Cluster, connect, import_ray
-from harness.phase2.task import Task, attempt_dir
+from harness.phase2.task import Task, attempt_dir, attempt_path
 from harness.verdict.outcome import Outcome
 from harness.verdict.verdicts import Verdict
 
@@ -49,7 +49,7 @@ def _on_node(assignment: evaluate.Assignment, run_id: str, tracker=None
     if tracker is not None:
         import ray
 
-        where = ray_nodes.here(ray, str(workdir / f"attempt-{assignment.attempt}"))
+        where = ray_nodes.here(ray, str(attempt_path(workdir, assignment.attempt)))
         tracker.started.remote(assignment.key, assignment.attempt, where)
     return evaluate.run_here(assignment, workdir)
 

@@ -74,7 +74,7 @@ def failed(dest: LaunchFiles, exc: Exception, where: dict | None) -> Outcome:
         "method": "phase2", "condition": "phase2-ray",
         "verdict": Verdict.NODE_LOST if lost else Verdict.ERROR,
         "log_dir": str(dest.dir), "evidence": evidence})
-    outcome.write(dest.outcome)
+    outcome.save(dest)
     return outcome
 
 

@@ -44,6 +44,7 @@ def record(task: Task, outcome: Outcome, metric: str, node: str) -> dict:
         "node": node,
         "log_dir": outcome.log_dir,
         "evidence": outcome.evidence[:4],
+        "notes": task.notes,  # the runner's word on it (why it was not retried)
         "cpu_s": outcome.cpu_s,
         "timing": timing(task, outcome),
     }

@@ -12,6 +12,7 @@ from html import escape
 from pathlib import Path
 
 from harness.phase2.progress import TIMING_NAMES
+from harness.phase2.task import ATTEMPT_GLOB
 from harness.report import pages, plots
 from harness.supervise import samples
 
@@ -22,7 +23,7 @@ REFRESH_S = 30.0  # a render costs ~0.15 CPU-s (0.5 more for the first import): 
 def _attempts(out: Path) -> list[tuple[str, dict]]:
     """(evaluation key, outcome) of every attempt under OUT/evals, in attempt order."""
     found = []
-    for path in sorted((out / "evals").glob("*/attempt-*/outcome.json"),
+    for path in sorted((out / "evals").glob(f"*/{ATTEMPT_GLOB}/outcome.json"),
                        key=lambda p: (p.parent.parent.name, int(p.parent.name.split("-")[1]))):
         try:
             found.append((path.parent.parent.name, json.loads(path.read_text())))

@@ -14,7 +14,7 @@ from pathlib import Path
 from harness.errors import InputError
 from harness.launch import spec as launch
 from harness.launch.condition import Condition
-from harness.launch.group import LaunchGroup
+from harness.launch.group import Launch, LaunchGroup
 from harness.phase2 import executor as executors
 from harness.phase2 import grid as grids
 from harness.phase2 import plan_cache, run_report
@@ -149,14 +149,12 @@ def plan(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) 
     template, evaluations, _ = prepare(template, grid, opts)
     caps = plans.thread_caps(plans.cpus(), opts.jobs or plans.cpus())
     probe_dir = launch.prepare_log_dir(Path(opts.out) / "plan-probe")
+    probe = Launch(grids.render(template, evaluations[0]), "phase2", LaunchFiles(probe_dir),
+                   caps)
     with LaunchGroup(Condition(name="phase2-plan"), opts.timeout_s,
                      opts.stall_timeout_s) as group:
-        pending = group.prepare(grids.render(template, evaluations[0]), "phase2",
-                                LaunchFiles(probe_dir), caps)
-        watch = group.release([pending])[0]
-        group.supervisor.run()
-        outcome = group.outcome(watch, condition_name="phase2-plan")
-    if outcome.verdict == "ok":
+        [outcome] = group.run([probe])
+    if outcome.verdict.ok:
         _remember(opts, template, caps, outcome.peak_threads)
     result = plans.make(opts.jobs, opts.tasks_budget, outcome.peak_threads or None)
     result.reasoning.insert(0, f"probe: {evaluations[0].key} {evaluations[0].params} -> "

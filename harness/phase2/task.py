@@ -26,6 +26,7 @@ class Task:
     # Attempts that died within a grant the runner guessed: its mistake, not an attempt;
     # the next one runs where nothing is guessed for it.
     guesses: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # the policy's word on its attempts
 
     @property
     def spent(self) -> int:
@@ -57,9 +58,17 @@ class Attempt:
     basis: str = ""  # what the runner based its grant on (policy.basis())
 
 
+ATTEMPT_GLOB = "attempt-*"
+
+
+def attempt_path(root: Path, attempt: int) -> Path:
+    """Where attempt N of one evaluation keeps its files, under that evaluation's root."""
+    return root / f"attempt-{attempt}"
+
+
 def attempt_dir(root: Path, attempt: int) -> LaunchFiles:
     """attempt-N, skipping dirs a killed earlier run left (their logs are evidence)."""
     n = attempt
-    while (root / f"attempt-{n}").exists():
+    while attempt_path(root, n).exists():
         n += 1
-    return LaunchFiles(root / f"attempt-{n}")
+    return LaunchFiles(attempt_path(root, n))

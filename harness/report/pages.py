@@ -11,6 +11,7 @@ from pathlib import Path
 from harness import envpolicy, jsonio
 from harness.report import plots
 from harness.supervise import samples
+from harness.verdict.verdicts import VERDICTS
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #212121; max-width: 1100px }
@@ -43,7 +44,7 @@ def badge(verdict: str) -> str:
 
 def legend() -> str:
     return "<p class='legend'>" + "".join(
-        f"<span>{badge(v)}</span>" for v in plots.VERDICT_COLORS) + "</p>"
+        f"<span>{badge(v)}</span>" for v in VERDICTS) + "</p>"
 
 
 def read_outcome(log_dir: str) -> dict:

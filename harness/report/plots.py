@@ -16,12 +16,8 @@ import matplotlib
 matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt
 
-VERDICT_COLORS = {
-    "ok": "#2e7d32", "thread_exhaustion": "#c62828", "hang": "#8e24aa",
-    "pipe_deadlock": "#6a1b9a", "timeout": "#f9a825", "crash": "#d84315",
-    "error": "#546e7a", "no_gpu_work": "#0277bd", "launch_error": "#37474f",
-    "node_lost": "#00838f",
-}
+from harness.verdict.verdicts import look
+
 MARK_STYLES = {"launched": ":", "work_started": "--", "first_error": "-", "completed": "-.",
                "killed": "-", "exited": ":", "reaped": ":"}
 WIDTH_IN = 9.0
@@ -38,7 +34,7 @@ class Series:
 
 
 def color(verdict: str) -> str:
-    return VERDICT_COLORS.get(verdict, "#9e9e9e")
+    return look(verdict).color
 
 
 def _svg(fig: plt.Figure) -> str:

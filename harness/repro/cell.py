@@ -40,7 +40,6 @@ def run_copies(command: Command, condition: Condition, log_dir: Path, timeout_s:
     outcomes: dict[int, Outcome] = {}
 
     def finish(attempt: Attempt) -> None:
-        attempt.outcome.sibling = attempt.task.evaluation.index
         outcomes[attempt.task.evaluation.index] = attempt.outcome
 
     policy = RetryPolicy()

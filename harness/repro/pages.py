@@ -16,7 +16,8 @@ from harness.report.pages import (
     read_outcome,
     write,
 )
-from harness.repro.report import SHORT_VERDICTS, short
+from harness.repro.report import short
+from harness.verdict.verdicts import Verdict
 
 
 def cell_id(cell: dict) -> str:
@@ -62,7 +63,7 @@ def matrix_page(report: dict) -> str:
                     for cond, by in rows.items())
     findings = "".join(f"<li>{escape(f)}</li>" for f in report.get("findings", []))
     status = "every cell as expected" if report.get("passed") else "MISMATCHES (outlined)"
-    short_names = ", ".join(f"{s} = {v}" for v, s in SHORT_VERDICTS.items() if s != v)
+    short_names = ", ".join(f"{v.short} = {v}" for v in Verdict if v.short != v)
     return page("Reproduction matrix",
                  f"<p>{status}; each cell opens the launches behind it.</p>{legend()}"
                  f"<p>in the cells: {escape(short_names)}</p>"

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from harness import envpolicy
 from harness.repro.matrix import FIELD_METHODS, METHODS, ROWS
-from harness.verdict.verdicts import tally
+from harness.verdict.verdicts import VERDICTS, Verdict, tally
 
 
 def _picture(verdicts: list[str]) -> str:
@@ -166,18 +166,18 @@ def _grid(report: dict) -> tuple[list[str], dict[str, dict[str, dict]]]:
 SHORT_METHODS = {"subprocess-pipes": "pipes", "popen-wait": "popen", "os-system": "os",
                  "shell": "shell", "mp-spawn": "spawn", "mp-fork": "fork",
                  "env-isolated": "isol", "phase2": "P2"}
-SHORT_VERDICTS = {"ok": "ok", "thread_exhaustion": "TE", "hang": "hang",
-                  "pipe_deadlock": "PD", "timeout": "TO", "crash": "crash", "error": "err",
-                  "no_gpu_work": "noGPU", "launch_error": "LE",
-                  "node_lost": "lost"}
+
+
+def _short(verdict: str) -> str:
+    return Verdict(verdict).short if verdict in VERDICTS else verdict
 
 
 def short(verdicts: list[str]) -> str:
     counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
     if len(counts) == 1:
         v, n = next(iter(counts.items()))
-        return SHORT_VERDICTS.get(v, v) if n == 1 else f"{n}/{n} {SHORT_VERDICTS.get(v, v)}"
-    return " ".join(f"{n}{SHORT_VERDICTS.get(v, v)}" for v, n in counts.items())
+        return _short(v) if n == 1 else f"{n}/{n} {_short(v)}"
+    return " ".join(f"{n}{_short(v)}" for v, n in counts.items())
 
 
 def _rich_cell(cell: dict) -> str:
@@ -209,8 +209,7 @@ def matrix_legend(report: dict) -> str:
     methods, _ = _grid(report)
     used = {v for c in report["cells"] for v in c["verdicts"]}
     names = [f"{SHORT_METHODS.get(m, m)} = {m}" for m in methods]
-    names += [f"{SHORT_VERDICTS[v]} = {v}" for v in SHORT_VERDICTS
-              if v in used and SHORT_VERDICTS[v] != v]
+    names += [f"{v.short} = {v}" for v in Verdict if v in used and v.short != v]
     return "legend: " + ", ".join(names)
 
 

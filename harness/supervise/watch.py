@@ -37,12 +37,12 @@ class Watch:
     """One launch: its parent, every process seen in its tree, and what they did."""
 
     def __init__(self, index: int, parent: subprocess.Popen, files: LaunchFiles, marker: str,
-                 gpu: GpuWorkProbe, include_root: bool = False) -> None:
-        """parent: the launching parent, or the child itself when include_root (the harness
+                 gpu: GpuWorkProbe, direct: bool = False) -> None:
+        """parent: the launching parent, or the child itself when direct (the harness
         was the launching parent); only then does the root count as part of the launch."""
         self.index, self.parent, self.files, self.marker, self.gpu = (
             index, parent, files, marker, gpu)
-        self.include_root = include_root
+        self.direct = direct
         self.obs = Observation(index, files)
         self.known: dict[int, psutil.Process] = {}
         self._wchar: dict[int, int] = {}
@@ -69,7 +69,7 @@ class Watch:
         """Live processes of this launch below the parent (known ones stay tracked after
         they are reparented)."""
         if children is not None:
-            roots = [self.parent.pid] if self.include_root else []
+            roots = [self.parent.pid] if self.direct else []
             for pid in roots + descendants(self.parent.pid, children):
                 if pid not in self.known:
                     try:
@@ -123,7 +123,7 @@ class Watch:
     def final_cpu(self) -> None:
         """The exited root's whole CPU time (its threads', and its reaped children's),
         read from the zombie before it is reaped: no sample is missed at the end."""
-        if not self.include_root:
+        if not self.direct:
             return
         with contextlib.suppress(psutil.Error):
             times = psutil.Process(self.parent.pid).cpu_times()
@@ -144,7 +144,7 @@ class Watch:
         processes that were reparented before a sample caught them."""
         procs = {p.pid: p for p in self.tree()}
         procs.update({p.pid: p for p in marked(self.marker)
-                      if self.include_root or p.pid != self.parent.pid})
+                      if self.direct or p.pid != self.parent.pid})
         return list(procs.values())
 
     def diagnose_stall(self) -> list[str]:
@@ -154,7 +154,7 @@ class Watch:
             children = psutil.Process(self.parent.pid).children()
         except psutil.Error:
             children = []
-        if not self.include_root and not any(alive(c) for c in children):
+        if not self.direct and not any(alive(c) for c in children):
             found += held_pipes(self.parent.pid, procs)  # the child is gone, the parent waits
         return found
 

@@ -4,10 +4,10 @@ classify() concluded, and written once (outcome.json)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 from harness import envpolicy, jsonio
 from harness.supervise import gpuwork
+from harness.supervise.files import LaunchFiles
 from harness.supervise.observation import Observation
 from harness.verdict import exhaustion
 from harness.verdict.classify import classify
@@ -16,7 +16,7 @@ from harness.verdict.verdicts import Verdict
 
 STDERR_TAIL_BYTES = 2000
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
     method: str
     condition: str
@@ -46,14 +46,16 @@ class Outcome:
     cpu_s: float = 0.0  # user + system seconds of the launch's processes
 
     def __post_init__(self) -> None:
-        self.verdict = Verdict(self.verdict)
+        object.__setattr__(self, "verdict", Verdict(self.verdict))
 
     def record(self) -> dict:
         return asdict(self)
 
-    def write(self, path: Path) -> None:
-        """Atomically, with secret values redacted."""
-        jsonio.write_json(path, self.record(), filter_text=envpolicy.redact)
+    def save(self, files: LaunchFiles) -> None:
+        """outcome.json, written once per attempt: atomically, with secret values redacted,
+        and never over one that is there (an outcome is complete when built)."""
+        jsonio.write_json(files.outcome, self.record(), filter_text=envpolicy.redact,
+                          exclusive=True)
 
     @classmethod
     def from_record(cls, record: dict) -> Outcome:
@@ -69,13 +71,44 @@ _EMPTY = {"sibling": 0, "exit_code": None, "signal": None, "work_started": None,
           "stderr_tail": ""}
 
 
-def build(obs: Observation, result: dict | None, seen: Observed, *, method: str,
-          condition: str, command: str, budget: dict, limits: dict, events_max_delta: int,
-          gpu_expected: bool, metrics: dict | None) -> Outcome:
-    obs.gpu_work = gpuwork.judge(obs.gpu_work, seen.devices)
-    found = classify(obs, result, seen, budget=budget, limits=limits,
-                     events_max_delta=events_max_delta, gpu_expected=gpu_expected)
-    evidence = found.evidence
+@dataclass(frozen=True)
+class LaunchFacts:
+    """What the launch group knows of one launch besides what supervision saw."""
+
+    method: str
+    condition: str
+    command: str
+    index: int
+    budget: dict  # the budget's record, its counters at the end and this launch's own
+    limits: dict
+    gpu_expected: bool  # a GPU host: a run without GPU work is flagged
+    grant: int | None = None  # its own pids.max at the end, where it had one
+    notes: tuple[str, ...] = ()  # what the caller knew before it started
+
+
+def _budget_story(verdict: Verdict, facts: LaunchFacts) -> list[str]:
+    """Whose budget refused what: its own grant, or (context only) its siblings'."""
+    own = facts.budget.get("refused_this_launch") or 0
+    shared = facts.budget.get("refused_all_launches") or 0
+    story = []
+    if verdict == Verdict.THREAD_EXHAUSTION and facts.grant is not None and own:
+        story.append(f"its own grant of {facts.grant} tasks (pids.max of its launch cgroup) "
+                     "ran out; its neighbours kept theirs")
+    if shared > own:  # a sibling's refusals are not this launch's evidence
+        story.append(f"the shared budget refused {shared - own} thread/process creations of "
+                     "other launches of this group")
+    return story
+
+
+def build(obs: Observation, result: dict | None, seen: Observed, facts: LaunchFacts,
+          metrics: dict | None) -> Outcome:
+    """The whole outcome of one launch, from what was seen and what is known of it."""
+    gpu_work = gpuwork.judge(obs.gpu_work, seen.devices)
+    obs.gpu_work = gpu_work
+    found = classify(obs, result, seen, budget=facts.budget, limits=facts.limits,
+                     events_max_delta=facts.budget.get("refused_this_launch") or 0,
+                     gpu_expected=facts.gpu_expected)
+    evidence = [*found.evidence, *_budget_story(found.verdict, facts)]
     duration = obs.duration_s
     if result and result.get("t_end") and result.get("t_launch"):
         duration = round(result["t_end"] - result["t_launch"], 3)
@@ -83,17 +116,21 @@ def build(obs: Observation, result: dict | None, seen: Observed, *, method: str,
         evidence.append(f"left running after the parent returned, killed: {obs.stragglers}")
     if obs.orphans:
         evidence.append(f"ORPHANS still alive after cleanup: {obs.orphans}")
-    if found.verdict == Verdict.OK and (hit := exhaustion.find([obs.files.stderr])):
+    if found.verdict.ok and (hit := exhaustion.find([obs.files.stderr])):
         evidence.append(f"completed although {hit.runtime} could not create a thread: "
                         f"{hit.line[:160]} (it carried on with fewer threads)")
+    # The kernel's pids.peak of a cgroup holding only this launch's tree is exact where
+    # sampling can miss short-lived threads.
+    peak = max(obs.peak_threads, facts.budget.get("launch_peak") or 0)
     return Outcome(
-        method=method, condition=condition, sibling=obs.index, verdict=found.verdict,
-        exit_code=found.exit_code, signal=found.signal, work_started=seen.work_started,
-        completed=seen.completed if seen.completed is not None else found.verdict == "ok",
-        gpu_work=obs.gpu_work, peak_threads=obs.peak_threads, peak_rss=obs.peak_rss,
-        duration_s=duration, orphans=len(obs.orphans), stragglers=obs.stragglers,
-        budget=budget, exhausted=found.exhausted,
-        stderr_tail=tail(obs.files.stderr, STDERR_TAIL_BYTES), log_dir=str(obs.files.dir),
-        evidence=[*evidence, *seen.evidence], devices=seen.devices, metrics=metrics,
-        stack_dump=obs.stack_dump, command=command, timeline=obs.timeline,
-        peak_vms=obs.peak_vms, cpu_s=obs.cpu_s)
+        method=facts.method, condition=facts.condition, sibling=facts.index,
+        verdict=found.verdict, exit_code=found.exit_code, signal=found.signal,
+        work_started=seen.work_started,
+        completed=seen.completed if seen.completed is not None else found.verdict.ok,
+        gpu_work=gpu_work, peak_threads=peak, peak_rss=obs.peak_rss, duration_s=duration,
+        orphans=len(obs.orphans), stragglers=obs.stragglers, budget=facts.budget,
+        exhausted=found.exhausted, stderr_tail=tail(obs.files.stderr, STDERR_TAIL_BYTES),
+        log_dir=str(obs.files.dir),
+        evidence=[*evidence, *facts.notes, *seen.evidence], devices=seen.devices,
+        metrics=metrics, stack_dump=obs.stack_dump, command=facts.command,
+        timeline=obs.timeline, peak_vms=obs.peak_vms, cpu_s=obs.cpu_s)

@@ -1,13 +1,16 @@
 """Verdicts: what a launch's evidence says happened, and how people see each one.
 
 `Verdict` is a `str` Enum, so records and JSON keep the plain names ("ok",
-"thread_exhaustion", ...) while code gets one closed set to match against.
+"thread_exhaustion", ...) while code gets one closed set to match against. How each one
+looks (its rich style on a terminal, its short name in the 100-column matrix, its colour
+in the HTML pages) is one table here, and nowhere else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import Enum
+from typing import NamedTuple
 
 
 class Verdict(str, Enum):
@@ -27,24 +30,55 @@ class Verdict(str, Enum):
     __format__ = str.__format__
 
     @property
+    def ok(self) -> bool:
+        return self is Verdict.OK
+
+    @property
     def style(self) -> str:
         """The rich style every table and progress line uses for this verdict."""
-        return _STYLE[self]
+        return LOOKS[self].style
+
+    @property
+    def short(self) -> str:
+        """The name in the terminal matrix (it fits 100 columns; a legend spells it out)."""
+        return LOOKS[self].short
+
+    @property
+    def color(self) -> str:
+        """Its colour in the HTML pages and plots."""
+        return LOOKS[self].color
 
 
-_STYLE = {
-    Verdict.OK: "green", Verdict.THREAD_EXHAUSTION: "bold red", Verdict.HANG: "magenta",
-    Verdict.PIPE_DEADLOCK: "magenta", Verdict.TIMEOUT: "yellow", Verdict.CRASH: "red",
-    Verdict.ERROR: "red", Verdict.NO_GPU_WORK: "yellow", Verdict.LAUNCH_ERROR: "red",
-    Verdict.NODE_LOST: "cyan",
+class Look(NamedTuple):
+    style: str
+    short: str
+    color: str
+
+
+LOOKS = {
+    Verdict.OK: Look("green", "ok", "#2e7d32"),
+    Verdict.THREAD_EXHAUSTION: Look("bold red", "TE", "#c62828"),
+    Verdict.HANG: Look("magenta", "hang", "#8e24aa"),
+    Verdict.PIPE_DEADLOCK: Look("magenta", "PD", "#6a1b9a"),
+    Verdict.TIMEOUT: Look("yellow", "TO", "#f9a825"),
+    Verdict.CRASH: Look("red", "crash", "#d84315"),
+    Verdict.ERROR: Look("red", "err", "#546e7a"),
+    Verdict.NO_GPU_WORK: Look("yellow", "noGPU", "#0277bd"),
+    Verdict.LAUNCH_ERROR: Look("red", "LE", "#37474f"),
+    Verdict.NODE_LOST: Look("cyan", "lost", "#00838f"),
 }
+UNKNOWN = Look("white", "?", "#9e9e9e")  # a name from an old or foreign file
 VERDICTS = tuple(v.value for v in Verdict)
 
 
+def look(verdict: str) -> Look:
+    """How a verdict name from a record looks (an unknown one stays grey)."""
+    return LOOKS[Verdict(verdict)] if verdict in VERDICTS else UNKNOWN
+
+
 def styled(verdict: str) -> str:
-    """rich markup for a verdict (an unknown name, e.g. from an old file, stays white)."""
-    style = Verdict(verdict).style if verdict in VERDICTS else "white"
-    return f"[{style}]{verdict}[/]"
+    """rich markup for a verdict."""
+    return f"[{look(verdict).style}]{verdict}[/]"
 
 
 def tally(verdicts: Iterable[str]) -> dict[str, int]:

@@ -55,7 +55,6 @@ class Child:
     obs: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(peak_threads=1))
     gpu: SimpleNamespace = field(
         default_factory=lambda: SimpleNamespace(result=SimpleNamespace(status="observed")))
-    files: SimpleNamespace = field(default_factory=SimpleNamespace)
 
     def want(self) -> int:
         return self.early if self.age == 1 else self.peak if self.age >= 2 else 1
@@ -116,7 +115,6 @@ class SimLocal(LocalExecutor):
         made = []
         for task in tasks:
             child = Child(*self.peaks[task.evaluation.key], grant=grant)
-            child.files.outcome = self.tmp / f"{task.evaluation.key}-{task.attempts}.json"
             self.group.children.append(child)
             made.append(child)
         self.all += made
@@ -130,10 +128,7 @@ class SimLocal(LocalExecutor):
         ended = [c for c in self.group.children if c.verdict]
         for child in ended:
             self.group.children.remove(child)
-        return ended
-
-    def _outcome(self, child):
-        return child.outcome()
+        return [(child, child.outcome()) for child in ended]
 
     @staticmethod
     def _work_started(child) -> bool:

@@ -161,11 +161,11 @@ def test_rlimit_nproc_budget_for_a_non_root_child(run_fake):
 def test_rlimit_nproc_is_refused_for_a_root_child(run_fake):
     import os
 
-    from harness.errors import InputError
+    from harness.errors import HostError
 
     condition = Condition(limits=Limits(tasks=10), budget_backend="nproc")
     if os.getuid() == 0:
-        with pytest.raises(InputError, match="not enforced for uid 0"):
+        with pytest.raises(HostError, match="not enforced for uid 0"):
             run_fake("ok", condition=condition)
     else:
         [o] = run_fake("ok", condition=condition)
