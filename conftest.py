@@ -7,7 +7,6 @@ point, exactly as other repositories get it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -30,7 +29,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--repro-stall-timeout", type=float, default=45.0, help=STALL_DESC)
 
 
-_CELLS: list[dict] = []
+_CELLS: list = []  # CellRecord
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -39,7 +38,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     for name, value in report.user_properties:
         if name == "repro_cell":
-            _CELLS.append(json.loads(value))
+            from harness.repro.record import CellRecord
+
+            _CELLS.append(CellRecord.from_json(value))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

@@ -138,7 +138,7 @@ def cmd_launch(args: argparse.Namespace, argv: list[str] | None) -> int:
                              args.timeout, args.stall_timeout)
     outcomes = launch.run(spec)
     _print_outcomes(outcomes, args.json)
-    return EXIT_OK if all(o.verdict == "ok" for o in outcomes) else EXIT_FAILED
+    return EXIT_OK if all(o.verdict.ok for o in outcomes) else EXIT_FAILED
 
 
 def cmd_probe(args: argparse.Namespace, argv: list[str] | None) -> int:
@@ -148,7 +148,7 @@ def cmd_probe(args: argparse.Namespace, argv: list[str] | None) -> int:
                              timeout_s=args.timeout, stall_timeout_s=args.stall_timeout)
     outcomes = launch.run(spec)
     _print_outcomes(outcomes, args.json)
-    return EXIT_OK if outcomes[0].verdict == "ok" else EXIT_FAILED
+    return EXIT_OK if outcomes[0].verdict.ok else EXIT_FAILED
 
 
 def cmd_doctor(args: argparse.Namespace, _argv: list[str] | None) -> int:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.verdict.verdicts import styled
+from harness.verdict.verdicts import Verdict, styled
 
 
 class Reporter:
@@ -44,7 +44,7 @@ class Reporter:
         self.console.print(text, highlight=False)
 
     def attempt(self, key: str, attempt: int, verdict: str, note: str = "") -> None:
-        if verdict != "ok":
+        if verdict != Verdict.OK:
             self.line(f"  {key} attempt {attempt}: {verdict}{note}")
 
     def eta(self) -> str:

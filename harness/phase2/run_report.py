@@ -15,6 +15,7 @@ from harness.phase2.progress import TIMING_NAMES
 from harness.phase2.task import ATTEMPT_GLOB
 from harness.report import pages, plots
 from harness.supervise import samples
+from harness.verdict.verdicts import Verdict
 
 REFRESH_S = 30.0  # a render costs ~0.15 CPU-s (0.5 more for the first import): the
 # children need the CPUs more
@@ -41,7 +42,7 @@ def _bars(attempts: list[tuple[str, dict]], run_start: float) -> list[plots.Bar]
             continue
         end = line.get("reaped") or line.get("exited") or start + outcome.get("duration_s", 0)
         queued = last_end.get(key, min(run_start, start))
-        bars.append(plots.Bar(key, queued, start, end, outcome.get("verdict", "error")))
+        bars.append(plots.Bar(key, queued, start, end, outcome.get("verdict", Verdict.ERROR)))
         last_end[key] = end
     return bars
 

@@ -29,6 +29,7 @@ from harness.phase2.schedule import schedule
 from harness.phase2.strategy import STRATEGIES
 from harness.phase2.task import Task
 from harness.supervise.files import LaunchFiles
+from harness.verdict.verdicts import Verdict
 
 
 def prepare(template: list[str] | None, grid: list[dict] | None, opts: RunOptions
@@ -56,7 +57,7 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
                     "strategy": opts.strategy}
         ledger = Ledger.open(Path(opts.out), identity, opts.resume)
         done = {k: r for k, r in ledger.finished.items()
-                if not (opts.retry_failed and r["verdict"] != "ok")}
+                if not (opts.retry_failed and r["verdict"] != Verdict.OK)}
         todo = [Task(e, grids.render(template, e)) for e in evaluations if e.key not in done]
         if STRATEGIES[opts.strategy].admission == "budget":
             _prepare_policy(policy, opts, template, executor.caps, done)
@@ -93,7 +94,7 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
         final = snapshot(interrupted)
     peaks = _ok_peaks(done)
     if STRATEGIES[opts.strategy].admission == "budget" and peaks:
-        took = {r["key"]: r["duration_s"] for r in done.values() if r["verdict"] == "ok"}
+        took = {r["key"]: r["duration_s"] for r in done.values() if r["verdict"] == Verdict.OK}
         _remember(opts, template, final["summary"]["thread_caps"], max(peaks), took)
     ledger.write_results(final)
     run_report.write_or_say(Path(opts.out), final, policy.decided_at)  # after the wall time
@@ -101,7 +102,7 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
 
 
 def _ok_peaks(done: dict[str, dict]) -> list[int]:
-    return [r["peak_threads"] for r in done.values() if r["verdict"] == "ok"]
+    return [r["peak_threads"] for r in done.values() if r["verdict"] == Verdict.OK]
 
 
 def _prepare_policy(policy: RetryPolicy, opts: RunOptions, template: list[str],

@@ -11,7 +11,7 @@ from pathlib import Path
 from harness import envpolicy, jsonio
 from harness.report import plots
 from harness.supervise import samples
-from harness.verdict.verdicts import VERDICTS
+from harness.verdict.verdicts import VERDICTS, Verdict
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #212121; max-width: 1100px }
@@ -51,20 +51,20 @@ def read_outcome(log_dir: str) -> dict:
     try:
         return json.loads(Path(log_dir, "outcome.json").read_text())
     except (OSError, ValueError):
-        return {"verdict": "error", "evidence": [f"no outcome.json in {log_dir}"],
+        return {"verdict": Verdict.ERROR, "evidence": [f"no outcome.json in {log_dir}"],
                 "log_dir": log_dir}
 
 
 def launch_series(label: str, outcome: dict) -> plots.Series:
     points, marks = samples.read(Path(outcome.get("log_dir", "")))
-    return plots.Series(label, points, marks, outcome.get("verdict", "error"))
+    return plots.Series(label, points, marks, outcome.get("verdict", Verdict.ERROR))
 
 
 def launch_details(outcome: dict, label: str) -> str:
     """One launch: verdict, evidence, the command, stderr's tail and where its files are."""
     evidence = "".join(f"<li>{escape(str(e))}</li>" for e in outcome.get("evidence", []))
     exhausted = outcome.get("exhausted")
-    return (f"<h3>{escape(label)} {badge(outcome.get('verdict', 'error'))}</h3>"
+    return (f"<h3>{escape(label)} {badge(outcome.get('verdict', Verdict.ERROR))}</h3>"
             + (f"<p>exhausted: {escape(exhausted)}</p>" if exhausted else "")
             + f"<p>peak {outcome.get('peak_threads', 0)} threads, "
               f"{outcome.get('duration_s', 0)} s; logs: "

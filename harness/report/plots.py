@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt
 
-from harness.verdict.verdicts import look
+from harness.verdict.verdicts import Verdict, look
 
 MARK_STYLES = {"launched": ":", "work_started": "--", "first_error": "-", "completed": "-.",
                "killed": "-", "exited": ":", "reaped": ":"}
@@ -30,7 +30,7 @@ class Series:
     label: str
     samples: list[dict]
     marks: list[dict] = field(default_factory=list)
-    verdict: str = "ok"
+    verdict: str = Verdict.OK
 
 
 def color(verdict: str) -> str:

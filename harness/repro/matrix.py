@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from harness.errors import InputError
 from harness.host.limits import Limits, parse_size
 from harness.launch.condition import Condition
+from harness.verdict.verdicts import VERDICTS, Verdict
 
 METHODS = ("subprocess-pipes", "popen-wait", "os-system", "shell", "mp-spawn", "mp-fork",
            "env-isolated", "phase2")
@@ -30,16 +32,17 @@ CAPS = {"TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": "2", "OMP_NUM_T
 
 @dataclass(frozen=True)
 class Expectation:
-    verdict: str
+    verdict: Verdict
     op: str | None = None  # None: every sibling
     count: int = 0
 
     @classmethod
     def parse(cls, spec: str) -> Expectation:
+        """VERDICT, or VERDICT(>=|<=|=)N: 'ok', 'thread_exhaustion>=2'."""
         match = _SPEC_RE.match(spec)
-        if not match:
-            raise ValueError(f"bad expectation {spec!r}: use VERDICT or VERDICT(>=|<=|=)N")
-        return cls(match["verdict"], match["op"], int(match["count"] or 0))
+        if not match or match["verdict"] not in VERDICTS:
+            raise InputError(f"bad expectation {spec!r}: use VERDICT or VERDICT(>=|<=|=)N")
+        return cls(Verdict(match["verdict"]), match["op"], int(match["count"] or 0))
 
     def holds(self, verdicts: list[str]) -> bool:
         n = verdicts.count(self.verdict)
@@ -55,9 +58,9 @@ class Expectation:
 class Row:
     condition: Condition
     reason: str
-    expect: dict[str, str]  # method -> spec; "*" for every other method
+    expect: dict[str, Expectation]  # method -> expectation; "*" for every other method
     default: tuple[str, ...] = METHODS  # methods in the CI-sized matrix
-    gpu_expect: dict[str, str] = field(default_factory=dict)  # overrides on GPU hosts
+    gpu_expect: dict[str, Expectation] = field(default_factory=dict)  # on GPU hosts
     checks: tuple[str, ...] = ()  # extra per-cell checks, see tests/repro
     full_only: bool = False
 
@@ -67,11 +70,26 @@ class Row:
 
     def expectation(self, method: str, gpu_host: bool = False) -> Expectation:
         table = {**self.expect, **(self.gpu_expect if gpu_host else {})}
-        return Expectation.parse(table.get(method, table["*"]))
+        return table.get(method, table["*"])
 
 
 def _c(name: str, **kw) -> Condition:
     return Condition(name=name, **kw)
+
+
+def every(verdict: Verdict) -> Expectation:
+    return Expectation(verdict)
+
+
+def at_least(verdict: Verdict, n: int) -> Expectation:
+    return Expectation(verdict, ">=", n)
+
+
+def at_most(verdict: Verdict, n: int) -> Expectation:
+    return Expectation(verdict, "<=", n)
+
+
+OK, TE = every(Verdict.OK), every(Verdict.THREAD_EXHAUSTION)
 
 
 REPRESENTATIVE = ("subprocess-pipes", "os-system", "env-isolated", "phase2")
@@ -79,51 +97,51 @@ REPRESENTATIVE = ("subprocess-pipes", "os-system", "env-isolated", "phase2")
 ROWS: tuple[Row, ...] = (
     Row(_c("baseline"),
         "alone, unlimited, clean parent: every method trains, like the terminal",
-        {"*": "ok"}),
+        {"*": OK}),
     Row(_c("tight-budget", limits=Limits(tasks=TIGHT)),
         f"a {TIGHT}-task budget is far below one child's need: TF aborts creating threads",
-        {"*": "thread_exhaustion"}),
+        {"*": TE}),
     Row(_c("shared-budget", limits=Limits(tasks=FITS_ONE), siblings=4),
         f"4 siblings share a {FITS_ONE}-task budget that fits one: the field's 19-of-20, "
         "whatever the method; only admission control (phase2) completes all",
-        {"*": "thread_exhaustion>=2", "phase2": "ok"}),
+        {"*": at_least(Verdict.THREAD_EXHAUSTION, 2), "phase2": OK}),
     Row(_c("parent-tf-initialized", parent_tf="initialized"),
         "TF initialised in the parent is harmless to a fresh process; a fork inherits its "
         "dead thread pools and hangs",
-        {"*": "ok", "mp-fork": "hang"}, checks=("stack_dump_on_hang",)),
+        {"*": OK, "mp-fork": every(Verdict.HANG)}, checks=("stack_dump_on_hang",)),
     Row(_c("heavy-output", workload_flags=("--verbosity", "2")),
         "~300 KiB of progress output: Popen(...).wait() with undrained pipes deadlocks",
-        {"*": "ok", "popen-wait": "pipe_deadlock"},
+        {"*": OK, "popen-wait": every(Verdict.PIPE_DEADLOCK)},
         default=("subprocess-pipes", "popen-wait", "os-system", "env-isolated", "phase2")),
     Row(_c("cuda-hidden", env={"CUDA_VISIBLE_DEVICES": ""}),
         "CUDA_VISIBLE_DEVICES='' (the report's Solution C) hides every GPU: the child trains "
         "on CPU without an error",
-        {"*": "ok"}, gpu_expect={"*": "no_gpu_work"}, checks=("zero_gpus",),
+        {"*": OK}, gpu_expect={"*": every(Verdict.NO_GPU_WORK)}, checks=("zero_gpus",),
         default=("subprocess-pipes", "os-system", "env-isolated", "phase2")),
     Row(_c("address-space", limits=Limits(address_space=parse_size("3G"),
                                           stack=parse_size("64M"))),
         "RLIMIT_AS 3 GiB with 64 MiB thread stacks: TF imports (~2.5 GiB), then ~20 stacks "
         "cannot be mapped and pthread_create fails with the same EAGAIN as a task limit; a "
         "forked child keeps glibc's 8 MiB stacks (RLIMIT_STACK is read at exec) and fits",
-        {"*": "thread_exhaustion", "mp-fork": "ok"}, checks=("address_space_cause",)),
+        {"*": TE, "mp-fork": OK}, checks=("address_space_cause",)),
     Row(_c("many-core-host", limits=Limits(tasks=FITS_TWO_DEFAULT), siblings=2,
            workload_flags=("--host-cores", "32")),
         f"pools sized for a 32-core host: ~3.7x the threads, so a {FITS_TWO_DEFAULT}-task "
         "budget that fits two default children fits none or one",
-        {"*": "ok<=1", "phase2": "ok"}, default=REPRESENTATIVE),
+        {"*": at_most(Verdict.OK, 1), "phase2": OK}, default=REPRESENTATIVE),
     Row(_c("thread-caps", limits=Limits(tasks=FITS_TWO_DEFAULT), siblings=2,
            workload_flags=("--host-cores", "32"), env=CAPS),
         "many-core-host again with TF_NUM_*/OMP caps set by the parent: fewer threads, both "
         "siblings complete (env-isolated keeps the caps: they are allow-listed)",
-        {"*": "ok"}, default=REPRESENTATIVE, checks=("fewer_threads_than_many_core",)),
+        {"*": OK}, default=REPRESENTATIVE, checks=("fewer_threads_than_many_core",)),
     Row(_c("shared-budget-8", limits=Limits(tasks=2 * FITS_ONE), siblings=8),
         "8 siblings share a budget that fits two: most die, whatever the method",
-        {"*": "thread_exhaustion>=4", "phase2": "ok"}, full_only=True),
+        {"*": at_least(Verdict.THREAD_EXHAUSTION, 4), "phase2": OK}, full_only=True),
     Row(_c("stack-limit", limits=Limits(stack=parse_size("512M"),
                                         address_space=parse_size("8G"))),
         "RLIMIT_STACK 512 MiB makes every thread stack 512 MiB: an 8 GiB address space "
         "holds ~16 of them",
-        {"*": "thread_exhaustion", "mp-fork": "ok"}, full_only=True,
+        {"*": TE, "mp-fork": OK}, full_only=True,
         checks=("address_space_cause",)),
 )
 

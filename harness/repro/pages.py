@@ -16,47 +16,47 @@ from harness.report.pages import (
     read_outcome,
     write,
 )
+from harness.repro.record import CellRecord
 from harness.repro.report import short
 from harness.verdict.verdicts import Verdict
 
 
-def cell_id(cell: dict) -> str:
-    return f"{cell['condition']}-{cell['method']}"
+def cell_id(cell: CellRecord) -> str:
+    return f"{cell.condition}-{cell.method}"
 
 
-def cell_page(cell: dict) -> str:
-    dirs = cell.get("log_dirs") or ([cell["log_dir"]] if cell.get("log_dir") else [])
-    outcomes = [read_outcome(d) for d in dirs]
+def cell_page(cell: CellRecord) -> str:
+    outcomes = [read_outcome(d) for d in cell.log_dirs]
     series = [launch_series(f"sibling {i}", o) for i, o in enumerate(outcomes)]
     budget = next((o.get("budget", {}).get("limit") for o in outcomes
                    if o.get("budget", {}).get("limit")), None)
-    plot = plots.threads(series, budget, f"{cell['condition']} x {cell['method']}: threads "
+    plot = plots.threads(series, budget, f"{cell.condition} x {cell.method}: threads "
                                          "per sibling (stacked)") if series else ""
-    verdicts = ", ".join(badge(v) for v in cell["verdicts"])
+    verdicts = ", ".join(badge(v) for v in cell.verdicts)
     body = (f"<p><a href='../repro.html'>&larr; the matrix</a></p>"
-            f"<p>{escape(cell.get('reason', ''))}</p>"
-            f"<p>expected <b>{escape(str(cell['expected']))}</b>; observed {verdicts}"
-            f"{'' if cell['passed'] else ' <b>MISMATCH</b>'}</p>{plot}"
+            f"<p>{escape(cell.reason)}</p>"
+            f"<p>expected <b>{escape(str(cell.expected))}</b>; observed {verdicts}"
+            f"{'' if cell.passed else ' <b>MISMATCH</b>'}</p>{plot}"
             + "".join(launch_details(o, f"sibling {i}") for i, o in enumerate(outcomes)))
-    return page(f"{cell['condition']} x {cell['method']}", body)
+    return page(f"{cell.condition} x {cell.method}", body)
 
 
-def _matrix_cell(cell: dict | None) -> str:
+def _matrix_cell(cell: CellRecord | None) -> str:
     if cell is None:
         return "<td>-</td>"
-    verdicts = cell["verdicts"]
-    main = max(set(verdicts), key=verdicts.count) if verdicts else "error"
+    verdicts = cell.verdicts
+    main = max(set(verdicts), key=verdicts.count) if verdicts else Verdict.ERROR
     full = ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts))
-    css = "cell" if cell["passed"] else "cell mismatch"
+    css = "cell" if cell.passed else "cell mismatch"
     return (f"<td class='{css}' style='background:{plots.color(main)}' title='{escape(full)}'>"
             f"<a href='launches/{escape(cell_id(cell))}.html'>{escape(short(verdicts))}</a></td>")
 
 
 def matrix_page(report: dict) -> str:
-    methods = list(dict.fromkeys(c["method"] for c in report["cells"]))
-    rows: dict[str, dict[str, dict]] = {}
+    methods = list(dict.fromkeys(c.method for c in report["cells"]))
+    rows: dict[str, dict[str, CellRecord]] = {}
     for cell in report["cells"]:
-        rows.setdefault(cell["condition"], {})[cell["method"]] = cell
+        rows.setdefault(cell.condition, {})[cell.method] = cell
     head = "<tr><th>condition</th>" + "".join(f"<th>{escape(m)}</th>" for m in methods) + "</tr>"
     lines = "".join(f"<tr><th>{escape(cond)}</th>"
                     + "".join(_matrix_cell(by.get(m)) for m in methods) + "</tr>"

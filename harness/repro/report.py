@@ -11,6 +11,7 @@ from rich.table import Table
 
 from harness import envpolicy
 from harness.repro.matrix import FIELD_METHODS, METHODS, ROWS
+from harness.repro.record import CellRecord
 from harness.verdict.verdicts import VERDICTS, Verdict, tally
 
 
@@ -23,11 +24,11 @@ def _picture(verdicts: list[str]) -> str:
     return ", ".join(f"{n} {v}" for v, n in counts.items())
 
 
-def conclusions(cells: list[dict]) -> list[str]:
+def conclusions(cells: list[CellRecord]) -> list[str]:
     """Findings derived from the cells that ran; nothing here is assumed."""
-    by_row: dict[str, list[dict]] = {}
+    by_row: dict[str, list[CellRecord]] = {}
     for cell in cells:
-        by_row.setdefault(cell["condition"], []).append(cell)
+        by_row.setdefault(cell.condition, []).append(cell)
     found: list[str] = []
     for finding in (_baseline, _shared_budget, _parent_tf, _heavy_output, _cuda_hidden,
                     _address_space, _thread_caps):
@@ -35,81 +36,81 @@ def conclusions(cells: list[dict]) -> list[str]:
     return found
 
 
-def _baseline(by_row: dict[str, list[dict]]) -> list[str]:
+def _baseline(by_row: dict[str, list[CellRecord]]) -> list[str]:
     if "baseline" not in by_row:
         return []
-    bad = [c["method"] for c in by_row["baseline"] if set(c["verdicts"]) != {"ok"}]
+    bad = [c.method for c in by_row["baseline"] if set(c.verdicts) != {Verdict.OK}]
     return ["Alone and unlimited, every method tested completed." if not bad
             else f"Even alone and unlimited, {', '.join(bad)} failed."]
 
 
-def _shared_budget(by_row: dict[str, list[dict]]) -> list[str]:
+def _shared_budget(by_row: dict[str, list[CellRecord]]) -> list[str]:
     found = []
     for row in ("shared-budget", "shared-budget-8"):
-        field = [c for c in by_row.get(row, []) if c["method"] in FIELD_METHODS]
+        field = [c for c in by_row.get(row, []) if c.method in FIELD_METHODS]
         if field:
-            lost = [c for c in field if c["verdicts"].count("thread_exhaustion") >= 2]
-            n = len(field[0]["verdicts"])
+            lost = [c for c in field if c.verdicts.count(Verdict.THREAD_EXHAUSTION) >= 2]
+            n = len(field[0].verdicts)
             if len(lost) == len(field):
                 found.append(f"Under one task budget shared by {n} siblings, all {len(field)} "
                              "invocation methods tested lost at least 2 siblings to "
                              "thread_exhaustion: the verdict does not depend on the method, "
                              "the shared limit is the cause.")
             else:
-                spared = [c["method"] for c in field if c not in lost]
+                spared = [c.method for c in field if c not in lost]
                 found.append(f"Under a shared budget ({row}) the verdict depends on the "
                              f"method: {', '.join(spared)} kept more than "
                              f"{n - 2} of {n} siblings.")
         for c in by_row.get(row, []):
-            if c["method"] == "phase2":
-                ok = c["verdicts"].count("ok")
-                found.append(f"The Phase 2 runner completed {ok}/{len(c['verdicts'])} under "
+            if c.method == "phase2":
+                ok = c.verdicts.count(Verdict.OK)
+                found.append(f"The Phase 2 runner completed {ok}/{len(c.verdicts)} under "
                              f"the same budget ({row}).")
     return found
 
 
-def _parent_tf(by_row: dict[str, list[dict]]) -> list[str]:
+def _parent_tf(by_row: dict[str, list[CellRecord]]) -> list[str]:
     cells = by_row.get("parent-tf-initialized")
     if not cells:
         return []
-    hangs = [c["method"] for c in cells if "hang" in c["verdicts"]]
-    fine = [c["method"] for c in cells if set(c["verdicts"]) == {"ok"}]
+    hangs = [c.method for c in cells if Verdict.HANG in c.verdicts]
+    fine = [c.method for c in cells if set(c.verdicts) == {Verdict.OK}]
     return [f"TF initialised in the parent: {', '.join(hangs) or 'no method'} hung; "
             f"{', '.join(fine) or 'none'} completed."]
 
 
-def _heavy_output(by_row: dict[str, list[dict]]) -> list[str]:
+def _heavy_output(by_row: dict[str, list[CellRecord]]) -> list[str]:
     cells = by_row.get("heavy-output")
     if not cells:
         return []
-    dead = [c["method"] for c in cells if "pipe_deadlock" in c["verdicts"]]
+    dead = [c.method for c in cells if Verdict.PIPE_DEADLOCK in c.verdicts]
     return [f"Heavy output deadlocked {', '.join(dead) or 'no method'} on a full pipe."]
 
 
-def _cuda_hidden(by_row: dict[str, list[dict]]) -> list[str]:
+def _cuda_hidden(by_row: dict[str, list[CellRecord]]) -> list[str]:
     cells = by_row.get("cuda-hidden")
     if not cells:
         return []
-    gpus = {g for c in cells for g in c.get("gpus_seen", [])}
-    verdicts = sorted({v for c in cells for v in c["verdicts"]})
+    gpus = {g for c in cells for g in c.gpus_seen}
+    verdicts = sorted({v for c in cells for v in c.verdicts})
     return [f"CUDA_VISIBLE_DEVICES='' left the child {sorted(gpus) or '?'} GPUs; "
             f"verdicts: {', '.join(verdicts)}."]
 
 
-def _address_space(by_row: dict[str, list[dict]]) -> list[str]:
+def _address_space(by_row: dict[str, list[CellRecord]]) -> list[str]:
     """What the address-space rows showed, cause by cause, as the launches measured it."""
     found = []
     for row in ("address-space", "stack-limit"):
         cells = by_row.get(row)
         if not cells:
             continue
-        lost = [c for c in cells if "thread_exhaustion" in c["verdicts"]]
-        fine = [c["method"] for c in cells if set(c["verdicts"]) == {"ok"}]
+        lost = [c for c in cells if Verdict.THREAD_EXHAUSTION in c.verdicts]
+        fine = [c.method for c in cells if set(c.verdicts) == {Verdict.OK}]
         if not lost:
             found.append(f"{row}: no method ran out of threads "
-                         f"({', '.join(sorted({v for c in cells for v in c['verdicts']}))}).")
+                         f"({', '.join(sorted({v for c in cells for v in c.verdicts}))}).")
             continue
-        causes = tally(c.get("exhausted") or "not determined" for c in lost)
+        causes = tally(c.exhausted or "not determined" for c in lost)
         found.append(f"{row}: {len(lost)} of {len(cells)} methods ended in thread_exhaustion "
                      "(pthread_create's EAGAIN, as under a task limit); cause by the launches' "
                      "own numbers: " + "; ".join(f"{k} ({n})" for k, n in causes.items())
@@ -117,34 +118,34 @@ def _address_space(by_row: dict[str, list[dict]]) -> list[str]:
     return found
 
 
-def _thread_caps(by_row: dict[str, list[dict]]) -> list[str]:
+def _thread_caps(by_row: dict[str, list[CellRecord]]) -> list[str]:
     found = []
-    many = {c["method"]: c for c in by_row.get("many-core-host", [])}
+    many = {c.method: c for c in by_row.get("many-core-host", [])}
     for cap in by_row.get("thread-caps", []):
-        base = many.get(cap["method"])
-        if base and cap["method"] not in FIELD_METHODS:
-            found.append(f"{cap['method']} caps threads itself: {max(base['peak_threads'])} "
-                         f"threads under many-core-host ({base['verdicts'].count('ok')}/"
-                         f"{len(base['verdicts'])} ok), {max(cap['peak_threads'])} with the "
-                         f"parent's caps ({cap['verdicts'].count('ok')}/"
-                         f"{len(cap['verdicts'])} ok).")
-        elif base:
-            done = [p for p, v in zip(base["peak_threads"], base["verdicts"], strict=True)
-                    if v == "ok"]
-            many_text = (f"a completed child peaked at {max(done)} threads" if done else
-                         "no child completed (each died creating its pools)")
-            found.append(f"{cap['method']}: with pools for 32 cores {many_text} "
-                         f"({len(done)}/{len(base['verdicts'])} ok); with thread caps "
-                         f"{max(cap['peak_threads'])} threads ({cap['verdicts'].count('ok')}/"
-                         f"{len(cap['verdicts'])} ok).")
+        base = many.get(cap.method)
+        if not base:
+            continue
+        capped = (f"{max(cap.peak_threads)} threads with the parent's caps "
+                  f"({cap.verdicts.count(Verdict.OK)}/{len(cap.verdicts)} ok)")
+        if cap.method not in FIELD_METHODS:
+            found.append(f"{cap.method} caps threads itself: {max(base.peak_threads)} threads "
+                         f"under many-core-host ({base.verdicts.count(Verdict.OK)}/"
+                         f"{len(base.verdicts)} ok), {capped}.")
+            continue
+        done = [p for p, v in zip(base.peak_threads, base.verdicts, strict=True)
+                if v == Verdict.OK]
+        many_text = (f"a completed child peaked at {max(done)} threads" if done else
+                     "no child completed (each died creating its pools)")
+        found.append(f"{cap.method}: with pools for 32 cores {many_text} "
+                     f"({len(done)}/{len(base.verdicts)} ok); {capped}.")
     return found
 
 
-def matrix_report(cells: list[dict]) -> dict:
+def matrix_report(cells: list[CellRecord]) -> dict:
     order = {m: i for i, m in enumerate(METHODS)}
-    cells = sorted(cells, key=lambda c: (_row_index(c["condition"]), order.get(c["method"], 99)))
+    cells = sorted(cells, key=lambda c: (_row_index(c.condition), order.get(c.method, 99)))
     findings = conclusions(cells)
-    return {"cells": cells, "passed": all(c["passed"] for c in cells),
+    return {"cells": cells, "passed": all(c.passed for c in cells),
             "findings": findings, "conclusion": " ".join(findings)}
 
 
@@ -153,12 +154,12 @@ def _row_index(name: str) -> int:
     return names.index(name) if name in names else len(names)
 
 
-def _grid(report: dict) -> tuple[list[str], dict[str, dict[str, dict]]]:
+def _grid(report: dict) -> tuple[list[str], dict[str, dict[str, CellRecord]]]:
     """(methods that ran, condition -> method -> cell), in matrix order."""
-    methods = [m for m in METHODS if any(c["method"] == m for c in report["cells"])]
-    rows: dict[str, dict[str, dict]] = {}
+    methods = [m for m in METHODS if any(c.method == m for c in report["cells"])]
+    rows: dict[str, dict[str, CellRecord]] = {}
     for cell in report["cells"]:
-        rows.setdefault(cell["condition"], {})[cell["method"]] = cell
+        rows.setdefault(cell.condition, {})[cell.method] = cell
     return methods, rows
 
 
@@ -180,10 +181,10 @@ def short(verdicts: list[str]) -> str:
     return " ".join(f"{n}{_short(v)}" for v, n in counts.items())
 
 
-def _rich_cell(cell: dict) -> str:
-    if cell["passed"]:
-        return f"[green]{short(cell['verdicts'])}[/]"
-    return f"[bold white on red]{short(cell['verdicts'])}[/] [red]≠{cell['expected']}[/]"
+def _rich_cell(cell: CellRecord) -> str:
+    if cell.passed:
+        return f"[green]{short(cell.verdicts)}[/]"
+    return f"[bold white on red]{short(cell.verdicts)}[/] [red]≠{cell.expected}[/]"
 
 
 def matrix_table(report: dict) -> Table:
@@ -199,15 +200,15 @@ def matrix_table(report: dict) -> Table:
     return table
 
 
-def _markdown_cell(cell: dict) -> str:
-    mark = "" if cell["passed"] else f" **MISMATCH (expected {cell['expected']})**"
-    return _picture(cell["verdicts"]) + mark
+def _markdown_cell(cell: CellRecord) -> str:
+    mark = "" if cell.passed else f" **MISMATCH (expected {cell.expected})**"
+    return _picture(cell.verdicts) + mark
 
 
 def matrix_legend(report: dict) -> str:
     """The full names behind the terminal matrix's short ones (those it used)."""
     methods, _ = _grid(report)
-    used = {v for c in report["cells"] for v in c["verdicts"]}
+    used = {v for c in report["cells"] for v in c.verdicts}
     names = [f"{SHORT_METHODS.get(m, m)} = {m}" for m in methods]
     names += [f"{v.short} = {v}" for v in Verdict if v in used and v.short != v]
     return "legend: " + ", ".join(names)
@@ -221,7 +222,7 @@ def matrix_markdown(report: dict) -> str:
     for condition, by_method in rows.items():
         texts = [_markdown_cell(by_method[m]) if m in by_method else "-" for m in methods]
         lines.append(f"| {condition} | " + " | ".join(texts) + " |")
-    reasons = {c["condition"]: c.get("reason", "") for c in report["cells"]}
+    reasons = {c.condition: c.reason for c in report["cells"]}
     lines += ["", "## Conditions", ""]
     lines += [f"- **{name}**: {reason}" for name, reason in reasons.items()]
     lines += ["", "## Findings", ""] + [f"- {f}" for f in report["findings"]]
@@ -232,6 +233,7 @@ def write_matrix(report: dict, out: Path) -> tuple[Path, Path]:
     """reports/repro.json and repro.md, with secret values redacted."""
     out.mkdir(parents=True, exist_ok=True)
     paths = out / "repro.json", out / "repro.md"
-    paths[0].write_text(envpolicy.redact(json.dumps(report, indent=2, default=str)))
+    record = {**report, "cells": [c.record() for c in report["cells"]]}
+    paths[0].write_text(envpolicy.redact(json.dumps(record, indent=2, default=str)))
     paths[1].write_text(envpolicy.redact(matrix_markdown(report)))
     return paths

@@ -25,9 +25,11 @@ class Verdict(str, Enum):
     LAUNCH_ERROR = "launch_error"
     NODE_LOST = "node_lost"  # the cluster node or worker running it died (not its fault)
 
-    # The value, never "Verdict.OK", wherever a verdict is printed or formatted.
+    # The value, never "Verdict.OK", wherever a verdict is printed or formatted; hashed as
+    # the value too, so a record's plain "ok" and Verdict.OK are one key in a set or dict.
     __str__ = str.__str__
     __format__ = str.__format__
+    __hash__ = str.__hash__
 
     @property
     def ok(self) -> bool:

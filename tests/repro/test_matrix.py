@@ -5,33 +5,12 @@ Cells and expectations come from harness.repro.matrix.ROWS; nothing is written p
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from harness.repro import matrix
+from harness.repro.record import CellRecord
 
 pytestmark = [pytest.mark.repro, pytest.mark.timeout(900)]
-
-
-def _record(row: matrix.Row, method: str, expected: matrix.Expectation, outcomes,
-            passed: bool) -> str:
-    return json.dumps({
-        "condition": row.name,
-        "method": method,
-        "reason": row.reason,
-        "expected": str(expected),
-        "verdicts": [o.verdict for o in outcomes],
-        "passed": passed,
-        "peak_threads": [o.peak_threads for o in outcomes],
-        "exhausted": next((o.exhausted for o in outcomes if o.exhausted), None),
-        "gpus_seen": [o.devices.get("physical_gpus") for o in outcomes if o.devices],
-        "orphans": sum(o.orphans for o in outcomes),
-        "duration_s": [o.duration_s for o in outcomes],
-        "log_dir": str(outcomes[0].log_dir) if outcomes else None,
-        "log_dirs": [str(o.log_dir) for o in outcomes],
-        "evidence": [o.evidence[:3] for o in outcomes],
-    })
 
 
 def _explain(outcomes) -> str:
@@ -76,7 +55,8 @@ def test_cell(cell, cells, gpu_host, record_property):
     outcomes = cells.run(row, method)
     verdicts = [o.verdict for o in outcomes]
     passed = expected.holds(verdicts)
-    record_property("repro_cell", _record(row, method, expected, outcomes, passed))
+    record = CellRecord.of(row.name, method, row.reason, str(expected), outcomes, passed)
+    record_property("repro_cell", record.to_json())
 
     assert len(outcomes) == row.condition.siblings
     assert passed, f"{row.name}/{method}: expected {expected}, got {verdicts}\n" \

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.repro import matrix
+from harness.repro.record import CellRecord
 from harness.repro.report import conclusions, matrix_markdown, matrix_report
 
 
@@ -51,18 +52,17 @@ def test_foreign_commands_skip_rows_that_change_workload_flags():
 
 
 def _cell(condition, method, verdicts, passed=True, **extra):
-    return {"condition": condition, "method": method, "verdicts": verdicts,
-            "passed": passed, "expected": "ok", "peak_threads": [40] * len(verdicts),
-            **extra}
+    return CellRecord(condition, method, verdicts, passed, "ok",
+                      peak_threads=[40] * len(verdicts), **extra)
 
 
 def test_conclusion_follows_the_data():
     lost = ["thread_exhaustion"] * 3 + ["ok"]
     same = [_cell("shared-budget", m, lost) for m in matrix.FIELD_METHODS]
     assert "does not depend on the method" in " ".join(conclusions(same))
-    spared = [*same[:-1], _cell("shared-budget", same[-1]["method"], ["ok"] * 4)]
+    spared = [*same[:-1], _cell("shared-budget", same[-1].method, ["ok"] * 4)]
     text = " ".join(conclusions(spared))
-    assert "depends on the method" in text and same[-1]["method"] in text
+    assert "depends on the method" in text and same[-1].method in text
 
 
 def test_report_marks_mismatches():

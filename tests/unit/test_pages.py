@@ -16,6 +16,7 @@ from harness.launch.condition import Condition
 from harness.phase2 import RunOptions, run
 from harness.report import plots
 from harness.repro import pages
+from harness.repro.record import CellRecord
 from harness.supervise import samples
 from tests import browser
 from tests.unit.conftest import FAKE
@@ -51,10 +52,8 @@ def parse(path: Path) -> Links:
     return found
 
 
-def _cell(condition: str, method: str, outcomes) -> dict:
-    return {"condition": condition, "method": method, "reason": "test", "expected": "ok",
-            "verdicts": [o.verdict for o in outcomes], "passed": True,
-            "log_dir": outcomes[0].log_dir, "log_dirs": [o.log_dir for o in outcomes]}
+def _cell(condition: str, method: str, outcomes) -> CellRecord:
+    return CellRecord.of(condition, method, "test", "ok", outcomes, True)
 
 
 @pytest.fixture(scope="module")

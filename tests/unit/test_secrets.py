@@ -14,6 +14,7 @@ from harness.launch.condition import Condition
 from harness.phase2 import RunOptions, run
 from harness.repro import matrix
 from harness.repro.cell import run_cell
+from harness.repro.record import CellRecord
 from harness.repro.report import matrix_report, write_matrix
 from tests.fixes.conftest import FAKE_TEMPLATE
 from tests.unit.conftest import fake
@@ -65,11 +66,9 @@ def test_reference_workload_logs_and_report_are_clean(planted, tmp_path):
     row = next(r for r in matrix.ROWS if r.name == "tight-budget")
     outcomes = run_cell(reference(), row.condition, "subprocess-pipes",
                                tmp_path / "logs", 300, 60)
-    cell = {"condition": row.name, "method": "subprocess-pipes", "expected": "x",
-            "verdicts": [o.verdict for o in outcomes], "passed": True,
-            "peak_threads": [o.peak_threads for o in outcomes],
-            "evidence": [o.evidence for o in outcomes],
-            "env": dict(os.environ)}  # even a careless record is redacted on the way out
+    # Even a careless record (the whole environment as its reason) is redacted on the way.
+    cell = CellRecord.of(row.name, "subprocess-pipes", str(dict(os.environ)), "x", outcomes,
+                         True)
     write_matrix(matrix_report([cell]), tmp_path / "reports")
     assert _files_without_secrets(tmp_path) >= 5
 

@@ -111,3 +111,101 @@ def test_modules_and_functions_stay_small(path):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
             and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long, f"{path}: {long}"
+
+
+# -- the house by stage ---------------------------------------------------------------
+
+# Low to high: a package imports only those before it (and the top-level modules).
+STAGES = ("host", "workload", "supervise", "verdict", "launch", "report", "phase2", "repro",
+          "cli")
+TOP_LEVEL_MODULES = {"__init__", "__main__", "errors", "jsonio", "envpolicy"}
+
+
+def _stage(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in STAGES) else None
+
+
+def test_top_level_holds_packages_and_a_handful_of_modules():
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert modules <= TOP_LEVEL_MODULES, sorted(modules - TOP_LEVEL_MODULES)
+    assert packages == set(STAGES)
+    for package in packages:  # each says what it holds
+        doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text()))
+        assert doc and len(doc.split()) >= 20, f"harness/{package}/__init__.py: {doc!r}"
+
+
+def test_packages_import_only_downwards():
+    rank = {name: i for i, name in enumerate(STAGES)}
+    wrong = []
+    for module, imports in import_graph().items():
+        if module == "harness.__main__":  # `python -m harness`: the entry, above them all
+            continue
+        here = _stage(module)
+        for imported in imports:
+            there = _stage(imported)
+            if here is None:  # a top-level module: nothing of the packages
+                if there is not None:
+                    wrong.append(f"{module} -> {imported}")
+            elif there is not None and rank[there] > rank[here]:
+                wrong.append(f"{module} -> {imported}")
+    assert not wrong, "imports upwards: " + ", ".join(sorted(wrong))
+
+
+VERDICT_NAMES = {"ok", "thread_exhaustion", "hang", "pipe_deadlock", "timeout", "crash",
+                 "error", "no_gpu_work", "launch_error", "node_lost"}
+
+
+def test_verdict_names_match_the_enum():
+    from harness.verdict.verdicts import VERDICTS
+
+    assert set(VERDICTS) == VERDICT_NAMES
+
+
+def _bare_verdicts(tree: ast.AST) -> list[int]:
+    """Lines where a verdict's name is a bare string (dict keys and subscripts are field
+    names, like a summary's "ok" count, not verdicts)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            names |= {id(k) for k in node.keys if k is not None}
+        elif isinstance(node, ast.Subscript):
+            names.add(id(node.slice))
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and node.value in VERDICT_NAMES
+            and id(node) not in names]
+
+
+def test_no_bare_verdict_strings_outside_the_verdict_package():
+    found = [f"{path.relative_to(PACKAGE.parent)}:{line}"
+             for path in sorted(PACKAGE.rglob("*.py")) if "verdict" not in path.parts
+             for line in _bare_verdicts(ast.parse(path.read_text()))]
+    assert not found, f"use Verdict members: {found}"
+
+
+def test_the_bare_verdict_finder_finds_one():
+    assert _bare_verdicts(ast.parse('if v == "hang":\n    x = {"ok": 1}["ok"]\n')) == [1]
+
+
+WRITERS = {"write_json", "write_atomic", "write_text", "write_bytes", "open"}
+
+
+def _writes_outcome(tree: ast.AST) -> list[int]:
+    """Lines that hand something's `.outcome` path (LaunchFiles.outcome) to a writer."""
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and (getattr(node.func, "attr", None) or getattr(node.func, "id", None)) in WRITERS
+            and any(isinstance(a, ast.Attribute) and a.attr == "outcome"
+                    for a in [*node.args, getattr(node.func, "value", None)])]
+
+
+def test_one_writer_of_outcome_json():
+    writer = PACKAGE / "verdict" / "outcome.py"
+    found = [f"{path.relative_to(PACKAGE.parent)}:{line}"
+             for path in sorted(PACKAGE.rglob("*.py")) if path != writer
+             for line in _writes_outcome(ast.parse(path.read_text()))]
+    assert not found, f"outcome.json is written by Outcome.save() only: {found}"
+    assert _writes_outcome(ast.parse(writer.read_text()))
+    assert _writes_outcome(ast.parse("files.outcome.write_text(x)\nopen(f.outcome, 'w')\n")) \
+        == [1, 2]

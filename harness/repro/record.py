@@ -1,0 +1,52 @@
+"""One matrix cell's record: what a (condition, method) cell expected and what its
+launches showed. tests/repro builds it from the outcomes; the report, the pages and
+reports/repro.json read it (across xdist workers it travels as JSON)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from harness.verdict.outcome import Outcome
+
+
+@dataclass(frozen=True)
+class CellRecord:
+    condition: str
+    method: str
+    verdicts: list[str]
+    passed: bool
+    expected: str
+    reason: str = ""
+    peak_threads: list[int] = field(default_factory=list)
+    exhausted: str | None = None  # the first thread_exhaustion's cause
+    gpus_seen: list = field(default_factory=list)
+    orphans: int = 0
+    duration_s: list[float] = field(default_factory=list)
+    log_dirs: list[str] = field(default_factory=list)
+    evidence: list[list[str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, condition: str, method: str, reason: str, expected: str,
+           outcomes: list[Outcome], passed: bool) -> CellRecord:
+        return cls(
+            condition=condition, method=method, reason=reason, expected=expected,
+            verdicts=[str(o.verdict) for o in outcomes], passed=passed,
+            peak_threads=[o.peak_threads for o in outcomes],
+            exhausted=next((o.exhausted for o in outcomes if o.exhausted), None),
+            gpus_seen=[o.devices.get("physical_gpus") for o in outcomes if o.devices],
+            orphans=sum(o.orphans for o in outcomes),
+            duration_s=[o.duration_s for o in outcomes],
+            log_dirs=[str(o.log_dir) for o in outcomes],
+            evidence=[o.evidence[:3] for o in outcomes])
+
+    def record(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.record())
+
+    @classmethod
+    def from_json(cls, text: str) -> CellRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
