@@ -1,5 +1,5 @@
 """Sessions: tests (what CI runs), repro (the main job), fixes, hosts, gpu, bench, lint,
-constraints (refreshes constraints.txt).
+docs (the site), constraints (refreshes constraints.txt).
 
 `nox -s repro -- --full` runs the whole matrix; any other arguments after `--`
 go to pytest (e.g. `-k shared-budget`). Environments are made with uv where nox finds it
@@ -33,7 +33,8 @@ def _install(session: nox.Session, extras: str = "dev") -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Everything CI checks: lint, unit tests, the default repro matrix, the fixes (with the
-    Phase 2 runner on a local Ray cluster), and the cgroup v2 host tests in a VM."""
+    Phase 2 runner on a local Ray cluster), the docs site, and the cgroup v2 host tests in
+    a VM."""
     _install(session, "dev,ray")
     session.run("ruff", "check", "harness", "tests", "bench", "noxfile.py", "conftest.py")
     _browser(session)
@@ -45,7 +46,21 @@ def tests(session: nox.Session) -> None:
                 f"--junitxml={REPORTS}/report-junit.xml")
     session.run("pytest", "tests/fixes", f"--junitxml={REPORTS}/fixes-junit.xml",
                 *session.posargs)
+    _build_docs(session)
     _hosts(session, session.posargs)
+
+
+def _build_docs(session: nox.Session) -> None:
+    session.install("-e", ".[docs]", "-c", CONSTRAINTS)
+    session.run("mkdocs", "build", "--strict", "--quiet", "--site-dir", "site",
+                env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation site (docs/, mkdocs with the Material theme) into site/, strict:
+    a broken link or a page left out of the nav fails it."""
+    _build_docs(session)
 
 
 def _repro(session: nox.Session, args: list[str]) -> None:
@@ -167,6 +182,7 @@ def constraints(session: nox.Session) -> None:
     rerun the bench and the tests before committing new pins: the budgets were measured
     with the old ones."""
     session.install("uv")
-    session.run("uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--extra", "ray",
-                "--extra", "gpu", "--universal", "--python-version", "3.10", "--no-header",
-                "--quiet", "-o", CONSTRAINTS, *session.posargs)
+    extras = [arg for extra in ("dev", "ray", "gpu", "docs") for arg in ("--extra", extra)]
+    session.run("uv", "pip", "compile", "pyproject.toml", *extras, "--universal",
+                "--python-version", "3.10", "--no-header", "--quiet", "-o", CONSTRAINTS,
+                *session.posargs)
