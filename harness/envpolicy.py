@@ -7,6 +7,8 @@ secret never pass and their values never reach a file the harness writes.
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -45,11 +47,35 @@ def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
+def _spellings(value: str) -> list[str]:
+    """The value as it may stand in a text: itself, and as JSON and HTML escape it (a
+    quote, a backslash, a non-ASCII letter change its spelling there)."""
+    json_ascii = json.dumps(value)[1:-1]
+    json_utf8 = json.dumps(value, ensure_ascii=False)[1:-1]
+    return list(dict.fromkeys([value, json_ascii, json_utf8, html.escape(value),
+                               html.escape(json_ascii), html.escape(json_utf8)]))
+
+
 def redact(text: str, secrets: list[str] | None = None) -> str:
-    """text with every secret value of the environment replaced by ***."""
+    """text with every secret value of the environment replaced by ***, in whichever
+    spelling it stands (raw, JSON-escaped, HTML-escaped)."""
     for value in secret_values() if secrets is None else secrets:
-        text = text.replace(value, REDACTED)
+        for spelling in _spellings(value):
+            text = text.replace(spelling, REDACTED)
     return text
+
+
+def redact_data(data: object, secrets: list[str] | None = None) -> object:
+    """data with every string in it redacted: before it is serialised, so no escaping can
+    hide a secret value from the text-level pass."""
+    secrets = secret_values() if secrets is None else secrets
+    if isinstance(data, str):
+        return redact(data, secrets)
+    if isinstance(data, dict):
+        return {redact_data(k, secrets): redact_data(v, secrets) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [redact_data(v, secrets) for v in data]
+    return data
 
 
 def redact_mapping(env: Mapping[str, str]) -> dict[str, str]:

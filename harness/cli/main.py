@@ -30,9 +30,9 @@ from harness.verdict.verdicts import tally
 
 
 def add_limit_options(p: argparse.ArgumentParser) -> None:
-    from harness.host.limits import parse_count, parse_size
+    from harness.host.limits import parse_count, parse_size, parse_tasks
 
-    p.add_argument("--tasks-limit", type=arg(lambda t: parse_count(t, "task limit"), "tasks"),
+    p.add_argument("--tasks-limit", type=arg(lambda t: parse_tasks(t, "task limit"), "tasks"),
                    help="task/thread budget shared by the launch group")
     p.add_argument("--as-limit", type=arg(parse_size, "size"), help="RLIMIT_AS, e.g. 2G")
     p.add_argument("--stack-limit", type=arg(parse_size, "size"),
@@ -65,11 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--work-pattern", help="regex on output: device work started")
     launch.add_argument("--done-pattern", help="regex on output: run completed")
     launch.add_argument("--log-dir", default="logs/launch")
+    launch.add_argument("--force", action="store_true",
+                        help="empty a --log-dir the harness did not make")
     launch.add_argument("--json", action="store_true", help="print the outcome(s) as JSON")
     add_supervision_options(launch, DEFAULT_TIMEOUT_S, DEFAULT_STALL_TIMEOUT_S)
 
     probe = sub.add_parser("probe", help="run the command once; measure its peak threads")
     probe.add_argument("--log-dir", default="logs/probe")
+    probe.add_argument("--force", action="store_true",
+                       help="empty a --log-dir the harness did not make")
     probe.add_argument("--json", action="store_true")
     add_supervision_options(probe, DEFAULT_TIMEOUT_S, DEFAULT_STALL_TIMEOUT_S)
 
@@ -135,7 +139,7 @@ def cmd_launch(args: argparse.Namespace, argv: list[str] | None) -> int:
         siblings=args.siblings, parent_tf=args.parent_tf, env=dict(args.env),
         unset=tuple(args.unset), run_as=args.run_as, budget_backend=args.budget_backend)
     spec = launch.LaunchSpec(_command(args, argv), args.method, condition, Path(args.log_dir),
-                             args.timeout, args.stall_timeout)
+                             args.timeout, args.stall_timeout, force=args.force)
     outcomes = launch.run(spec)
     _print_outcomes(outcomes, args.json)
     return EXIT_OK if all(o.verdict.ok for o in outcomes) else EXIT_FAILED
@@ -145,7 +149,8 @@ def cmd_probe(args: argparse.Namespace, argv: list[str] | None) -> int:
     from harness.launch import spec as launch
 
     spec = launch.LaunchSpec(_command(args, argv), "env-isolated", log_dir=Path(args.log_dir),
-                             timeout_s=args.timeout, stall_timeout_s=args.stall_timeout)
+                             timeout_s=args.timeout, stall_timeout_s=args.stall_timeout,
+                             force=args.force)
     outcomes = launch.run(spec)
     _print_outcomes(outcomes, args.json)
     return EXIT_OK if outcomes[0].verdict.ok else EXIT_FAILED

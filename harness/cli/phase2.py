@@ -26,7 +26,7 @@ def _jobs(text: str) -> int | None:
 
 
 def add_parser(sub) -> None:
-    from harness.host.limits import parse_count
+    from harness.host.limits import parse_count, parse_tasks
     from harness.launch.condition import PARENT_TF_STATES
     from harness.launch.spec import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S
     from harness.phase2.executor import names as executor_names
@@ -42,7 +42,7 @@ def add_parser(sub) -> None:
         p.add_argument("--max-evals", type=arg(lambda t: parse_count(t, "--max-evals"), "n"))
         p.add_argument("--strategy", choices=list(STRATEGIES), default="runner")
         p.add_argument("--tasks-budget",
-                       type=arg(lambda t: parse_count(t, "--tasks-budget"), "n"),
+                       type=arg(lambda t: parse_tasks(t, "--tasks-budget"), "n"),
                        help="impose one shared task budget on the whole run")
         p.add_argument("--jobs", type=arg(_jobs, "n|auto"), default=None,
                        help="most evaluations at once (default auto: the CPU count)")

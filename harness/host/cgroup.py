@@ -241,7 +241,11 @@ def create(limit: int | None, v1_root: Path = V1_ROOT) -> PidsCgroup:
     except OSError as exc:
         raise HostError(f"cannot create {path}: {exc.strerror}") from exc
     group = PidsCgroup(path, version)
-    group.set_max(limit)
+    try:
+        group.set_max(limit)
+    except OSError as exc:  # EINVAL for a limit the kernel cannot hold: nothing left behind
+        path.rmdir()
+        raise HostError(f"cannot set pids.max {limit} on {path}: {exc.strerror}") from None
     return group
 
 

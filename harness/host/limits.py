@@ -1,21 +1,27 @@
 """Limits: parse them, pick how a task budget is enforced, and apply them in a trampoline.
 
-The trampoline (`python -m harness.host.limits [options] -- CMD...`) joins the launch
+The trampoline (`python -I -m harness.host.limits [options] -- CMD...`) joins the launch
 group's pids cgroup, sets rlimits, optionally drops to another uid, then execs
 CMD. Applying limits this way instead of with `preexec_fn` is safe in threaded
-parents and works for every method, `os.system` included. Stdlib only.
+parents and works for every method, `os.system` included. It runs as root in the
+child's directory, so in isolated mode (-I: no current directory, PYTHONPATH or user
+site on sys.path): a `harness/` planted there is never imported. Dropping to another
+user, it enters the child's directory only after the uid change and hands the child
+neither root's secrets nor root's HOME. Stdlib only.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import re
 import resource
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from harness.envpolicy import is_secret
 from harness.errors import HostError, InputError
 from harness.host import cgroup
 from harness.host.pdeathsig import die_with_parent
@@ -48,6 +54,27 @@ def parse_count(text: str, name: str = "count") -> int:
         raise InputError(f"bad {name} {text!r}: expected a positive integer") from None
     if value <= 0:
         raise InputError(f"bad {name} {text!r}: must be greater than zero")
+    return value
+
+
+def pid_max() -> int:
+    """The kernel's pid_max: no task budget can usefully exceed it."""
+    try:
+        return int(Path("/proc/sys/kernel/pid_max").read_text())
+    except (OSError, ValueError):
+        return PID_MAX_LIMIT
+
+
+PID_MAX_LIMIT = 1 << 22  # the kernel's own ceiling for pid_max (and pids.max)
+
+
+def parse_tasks(text: str, name: str = "task budget") -> int:
+    """A task budget: a positive integer the kernel can enforce (at most pid_max)."""
+    value = parse_count(text, name)
+    top = pid_max()
+    if value > top:
+        raise InputError(f"bad {name} {text!r}: more than this kernel's pid_max ({top}); "
+                         "a budget that large limits nothing")
     return value
 
 
@@ -137,6 +164,7 @@ def trampoline_argv(
     rlimits: dict[str, int] | None = None,
     user: tuple[int, int] | None = None,
     pdeathsig_parent: int | None = None,
+    chdir: str | None = None,
     python: str = sys.executable,
 ) -> list[str]:
     """The prefix that makes any command run under these limits.
@@ -144,7 +172,7 @@ def trampoline_argv(
     pdeathsig_parent: kill the command when this pid (its direct parent) dies;
     0 sets the death signal without checking who the parent is.
     """
-    argv = [python, "-m", "harness.host.limits"]
+    argv = [python, "-I", "-m", "harness.host.limits"]
     if group:
         argv += ["--cgroup", group]
     for name, value in (rlimits or {}).items():
@@ -153,6 +181,8 @@ def trampoline_argv(
         argv += ["--user", f"{user[0]}:{user[1]}"]
     if pdeathsig_parent is not None:
         argv += ["--pdeathsig", str(pdeathsig_parent)]
+    if chdir:
+        argv += ["--chdir", chdir]
     return [*argv, "--"]
 
 
@@ -167,9 +197,23 @@ def apply(group: str | None = None, rlimits: dict[str, int] | None = None,
         os.setgroups([])
         os.setgid(user[1])
         os.setuid(user[0])
+        become(user[0])
     # After the uid change: the kernel clears the death signal when credentials change.
     if pdeathsig_parent is not None and not die_with_parent(pdeathsig_parent):
         raise SystemExit(f"{TRAMPOLINE_TAG}: parent {pdeathsig_parent} is gone; not starting")
+
+
+def become(uid: int) -> None:
+    """The environment of the user the child now runs as: none of root's secrets (a
+    variable whose name looks secret), and that user's HOME, USER and LOGNAME."""
+    for name in [n for n in os.environ if is_secret(n)]:
+        del os.environ[name]
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        entry = None
+    os.environ.update({"HOME": entry.pw_dir if entry else "/", "USER": entry.pw_name if entry
+                       else str(uid), "LOGNAME": entry.pw_name if entry else str(uid)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rlimit", action="append", default=[])
     parser.add_argument("--user")
     parser.add_argument("--pdeathsig", type=int)
+    parser.add_argument("--chdir")
     args = parser.parse_args(argv[:split])
     command = argv[split + 1:]
     if not command:
@@ -196,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     user = tuple(int(x) for x in args.user.split(":")) if args.user else None
     try:
         apply(args.cgroup, rlimits, user, args.pdeathsig)
+        if args.chdir:  # after the uid change: entered with the child's own permissions
+            os.chdir(args.chdir)
     except OSError as exc:
         print(f"{TRAMPOLINE_TAG}: cannot apply limits: {exc}", file=sys.stderr)
         return 126

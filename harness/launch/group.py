@@ -102,10 +102,7 @@ class LaunchGroup:
     def _prepare(self, launch: Launch) -> Pending:
         """One launch's cgroup and launching parent; a direct launch needs no parent."""
         files, cond = launch.files, self.condition
-        files.reset()
-        if self.user is not None:  # the child writes events/metrics here as another uid
-            for path in (files.dir, files.stdout, files.stderr):
-                os.chown(path, *self.user)
+        files.reset(self.user)
         index, self._count = self._count, self._count + 1
         # One cgroup per launch inside the shared budget: its pids.events says whether
         # *its* forks were refused; the budget (pids.max) stays the group's.
@@ -116,11 +113,12 @@ class LaunchGroup:
         # With TF not loaded in the parent, the harness itself is a faithful launching
         # parent for the env-isolated methods: no extra interpreter (~80 ms here).
         direct = spec.direct and cond.parent_tf == "none"
-        # A child under limits joins its cgroup through the trampoline; otherwise the
-        # launching parent joins the (unlimited, tracking) cgroup itself, so the child
-        # needs no trampoline at all and pays no extra exec.
+        # A child under limits joins its cgroup through the trampoline, and so does a
+        # direct child (no launching parent to join for it): nothing it starts can leave
+        # the cgroup. Otherwise the launching parent joins the (unlimited, tracking)
+        # cgroup itself, and the child needs no trampoline at all.
         trampoline = bool(self.budget.limit is not None or cond.limits.rlimits() or self.user
-                          or (direct and spec.pdeathsig))
+                          or (direct and (spec.pdeathsig or own is not None)))
         group = str(own.path) if own else None
         go = {"method": launch.method, "result": str(files.parent_result),
               "child": self._child(launch, group if trampoline else None)}
@@ -179,7 +177,7 @@ class LaunchGroup:
                     pending.proc.stdin.write(line)
                     pending.proc.stdin.close()
             watch = Watch(pending.index, pending.proc, pending.files, pending.marker, gpu_probe,
-                          direct=pending.direct)
+                          direct=pending.direct, cgroup=pending.launch_cgroup)
             self._released[watch] = pending
             self.supervisor.add(watch)
             self._pending.remove(pending)

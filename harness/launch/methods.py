@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness import envpolicy
+from harness import envpolicy, untrusted
 from harness.host import limits
 from harness.launch.command import PythonTarget, python_target
 
@@ -49,7 +49,8 @@ class Child:
         if not self.limited and pdeathsig_parent is None:
             return []
         return limits.trampoline_argv(group=self.group, rlimits=self.rlimits, user=self.user,
-                                      pdeathsig_parent=pdeathsig_parent)
+                                      pdeathsig_parent=pdeathsig_parent,
+                                      chdir=self.cwd if self.user else None)
 
 
 @dataclass
@@ -79,8 +80,9 @@ def _inherited_env(child: Child) -> dict[str, str]:
 
 
 def _write_captured(child: Child, out: bytes | None, err: bytes | None) -> None:
-    Path(child.stdout).write_bytes(out or b"")
-    Path(child.stderr).write_bytes(err or b"")
+    for path, data in ((child.stdout, out), (child.stderr, err)):
+        with untrusted.append_or_discard(path) as f:
+            f.write(data or b"")
 
 
 @contextmanager
@@ -89,7 +91,8 @@ def _output_to_logs(child: Child) -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    with open(child.stdout, "ab") as out, open(child.stderr, "ab") as err:
+    with untrusted.append_or_discard(child.stdout) as out, \
+            untrusted.append_or_discard(child.stderr) as err:
         os.dup2(out.fileno(), 1)
         os.dup2(err.fileno(), 2)
     try:
@@ -147,11 +150,11 @@ def run_python_in_process(target: PythonTarget, cwd: str | None, env: dict[str, 
     """Body of an mp child: run the command's module or script with its argv, in-process."""
     import runpy
 
+    os.environ.update(env)
     if fork_limits:  # fork has no exec to hang a trampoline on
         limits.apply(fork_limits["group"], fork_limits["rlimits"], fork_limits["user"])
-    if cwd:
+    if cwd:  # after the uid change: entered with the child's own permissions
         os.chdir(cwd)
-    os.environ.update(env)
     sys.argv = [target.name, *target.args]
     if target.kind == "module":
         runpy.run_module(target.name, run_name="__main__", alter_sys=True)
@@ -163,9 +166,8 @@ def run_python_in_process(target: PythonTarget, cwd: str | None, env: dict[str, 
 def _spawn_executable(child: Child) -> str:
     """A wrapper `python` that runs the real one under the trampoline (spawn execs it)."""
     script = Path(child.workdir) / "python-under-limits.sh"
-    script.write_text("#!/bin/sh\nexec " + shlex.join([*child.prefix(), sys.executable])
-                      + ' "$@"\n')
-    script.chmod(0o755)
+    with os.fdopen(untrusted.create_exclusive(script, 0o755), "w") as f:
+        f.write("#!/bin/sh\nexec " + shlex.join([*child.prefix(), sys.executable]) + ' "$@"\n')
     return str(script)
 
 
@@ -207,7 +209,8 @@ def start_isolated(child: Child, parent_env: dict[str, str], pdeathsig: bool
                    ) -> subprocess.Popen:
     """Start (not wait for) an env-isolated child; the harness itself may be its parent."""
     env = envpolicy.isolated(parent_env, child.env)
-    with open(child.stdout, "ab") as out, open(child.stderr, "ab") as err:
+    with untrusted.append_or_discard(child.stdout) as out, \
+            untrusted.append_or_discard(child.stderr) as err:
         return subprocess.Popen(
             [*child.prefix(os.getpid() if pdeathsig else None), *child.argv], cwd=child.cwd,
             env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)

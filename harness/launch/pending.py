@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from harness import envpolicy
+from harness import envpolicy, jsonio, untrusted
 from harness.host import cgroup
 from harness.launch.command import Command
 from harness.supervise.files import LaunchFiles
@@ -72,15 +72,12 @@ class Pending:
         """What the launching parent reported (parent.json); for a direct launch the harness
         was the parent and writes the same record."""
         if not self.direct:
-            try:
-                return json.loads(self.files.parent_result.read_text())
-            except (OSError, ValueError):
-                return None
+            return untrusted.read_json_object(self.files.parent_result)
         record = {"method": self.launch.method, "launched_by": "harness",
                   "returncode": returncode, "via_shell": False, "launch_error": None,
                   "t_launch": self.t_launch, "t_end": self.t_launch + duration_s,
                   "detail": {"pid": self.proc.pid}}
-        self.files.parent_result.write_text(json.dumps(record, indent=2))
+        jsonio.write_json(self.files.parent_result, record)
         return record
 
     def keep_counts(self) -> None:
@@ -106,7 +103,7 @@ class Pending:
 
 def write_spec(files: LaunchFiles, record: dict) -> None:
     """What the launching parent was told, for people reading the logs (redacted)."""
-    files.parent_spec.write_text(envpolicy.redact(json.dumps(record, indent=2)))
+    jsonio.write_json(files.parent_spec, record, redact=envpolicy.redact_data)
 
 
 def spawn_parent(files: LaunchFiles, boot: dict, record: dict, env: dict[str, str]
@@ -115,7 +112,7 @@ def spawn_parent(files: LaunchFiles, boot: dict, record: dict, env: dict[str, st
     read_fd, write_fd = os.pipe()
     boot = {**boot, "ready_fd": write_fd}
     write_spec(files, {**boot, **record})
-    with open(files.parent_log, "ab") as log:
+    with untrusted.append_or_discard(files.parent_log) as log:
         proc = subprocess.Popen([sys.executable, "-m", PARENT_MODULE, json.dumps(boot)],
                                 stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
                                 pass_fds=(write_fd,), start_new_session=True)

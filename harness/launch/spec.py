@@ -16,7 +16,7 @@ from harness.launch.command import Command
 from harness.launch.condition import Condition
 from harness.launch.group import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S, Launch, LaunchGroup
 from harness.launch.methods import CATALOGUE
-from harness.supervise.files import LaunchFiles
+from harness.supervise.files import MARKER, LaunchFiles
 from harness.verdict.outcome import Outcome
 
 __all__ = [
@@ -38,6 +38,7 @@ class LaunchSpec:
     timeout_s: float = DEFAULT_TIMEOUT_S
     stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
     child_env: dict[str, str] = field(default_factory=dict)  # e.g. the runner's thread caps
+    force: bool = False  # empty a log dir the harness did not make
 
 
 def effective_command(command: Command, condition: Condition) -> Command:
@@ -61,9 +62,19 @@ def check_condition(condition: Condition) -> None:
     condition.child_ids()
 
 
-def prepare_log_dir(log_dir: Path) -> Path:
+def prepare_log_dir(log_dir: Path, force: bool = False) -> Path:
+    """The log dir, made (and marked) by the harness: a directory of other files is
+    refused before anything starts (launches empty theirs), unless forced."""
+    marker = log_dir / MARKER
+    if log_dir.is_symlink() or (log_dir.exists() and not log_dir.is_dir()):
+        raise InputError(f"bad log dir {str(log_dir)!r}: not a directory")
+    if log_dir.is_dir() and not force and not marker.exists() and any(log_dir.iterdir()):
+        raise InputError(f"log dir {str(log_dir)!r} is not empty and was not made by the "
+                         "harness: its files would be removed; choose another, or pass "
+                         "--force to empty it")
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
+        marker.touch()
     except OSError as exc:
         raise InputError(f"bad log dir {str(log_dir)!r}: {exc.strerror}") from None
     if not os.access(log_dir, os.W_OK):
@@ -83,7 +94,7 @@ def run(spec: LaunchSpec) -> list[Outcome]:
     command = effective_command(spec.command, spec.condition)
     check_command(command)
     check_condition(spec.condition)
-    prepare_log_dir(Path(spec.log_dir))
+    prepare_log_dir(Path(spec.log_dir), spec.force)
     launches = [Launch(command, spec.method, files, spec.child_env)
                 for files in launch_dirs(Path(spec.log_dir), spec.condition.siblings)]
     with LaunchGroup(spec.condition, spec.timeout_s, spec.stall_timeout_s) as group:

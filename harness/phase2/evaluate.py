@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import untrusted
 from harness.errors import HostError
 from harness.host.limits import Limits
 from harness.launch.command import Command
@@ -97,13 +99,17 @@ def pack(directory: Path, limit: int = FILE_LIMIT) -> tuple[dict[str, bytes], bo
     """name -> bytes for every file; a file over limit sends its last `limit` bytes after a
     line saying what was dropped and where the whole file stays."""
     packed, truncated = {}, False
-    for path in sorted(p for p in directory.iterdir() if p.is_file()):
-        data = path.read_bytes()
-        if len(data) > limit:
+    for path in sorted(directory.iterdir()):
+        with untrusted.opened(path) as f:  # regular files only: never a planted link
+            if f is None:
+                continue
+            size = os.fstat(f.fileno()).st_size
+            f.seek(max(0, size - limit))
+            data = f.read(limit)
+        if size > limit:
             truncated = True
-            head = (f"[harness: {len(data) - limit} earlier bytes not sent; the whole file "
-                    f"is {path} on {socket.gethostname()}]\n").encode()
-            data = head + data[-limit:]
+            data = (f"[harness: {size - limit} earlier bytes not sent; the whole file is "
+                    f"{path} on {socket.gethostname()}]\n").encode() + data
         packed[path.name] = data
     return packed, truncated
 
@@ -113,11 +119,13 @@ def receive(returned: Returned, dest: LaunchFiles) -> Outcome:
     the node's outcome, pointed at them, saying where whole files stayed."""
     dest.dir.mkdir(parents=True, exist_ok=True)
     for name, data in returned.files.items():
-        if name == dest.outcome.name:
-            continue  # the driver's own is written below, once
+        if name == dest.outcome.name or name != Path(name).name or name in ("", ".", ".."):
+            continue  # the driver's own outcome is written below, once; no other paths
         if name.endswith(".json"):  # parent.json, parent-spec.json: paths inside
             data = data.replace(returned.node_dir.encode(), str(dest.dir).encode())
-        (dest.dir / name).write_bytes(data)
+        with contextlib.suppress(FileExistsError), \
+                os.fdopen(untrusted.create_exclusive(dest.dir / name), "wb") as f:
+            f.write(data)
     text = json.dumps(returned.outcome)  # log_dir, stack_dump, evidence name node paths
     record = json.loads(text.replace(json.dumps(returned.node_dir)[1:-1],
                                      json.dumps(str(dest.dir))[1:-1]))

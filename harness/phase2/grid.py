@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import untrusted
 from harness.errors import InputError
 from harness.launch.command import FIELD_ARGS, WORKLOAD_MODULE, Command
 
@@ -73,11 +74,13 @@ def load(path: str | Path) -> list[dict]:
             data = tomllib.loads(text)
             data = data.get("evaluation", data.get("evaluations"))
         else:
-            data = json.loads(text)
+            data = untrusted.loads(text)
             if isinstance(data, dict):
                 data = data.get("evaluations")
     except (ValueError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"bad grid file {str(path)!r}: {exc}") from None
+    except RecursionError:
+        raise InputError(f"bad grid file {str(path)!r}: nested too deeply") from None
     return validate(data, str(path))
 
 

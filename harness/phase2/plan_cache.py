@@ -13,10 +13,12 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import sys
 from pathlib import Path
 
-from harness import jsonio
+from harness import jsonio, untrusted
 from harness.host import nvml
+from harness.phase2 import planning
 from harness.phase2.planning import cpus
 
 CACHE_ENV = "HARNESS_PLAN_CACHE"  # a directory: overrides the user's cache dir (tests)
@@ -52,25 +54,46 @@ def _path(record: dict) -> Path:
     return directory() / f"{digest}.json"
 
 
-def _read(path: Path) -> dict:
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return saved if isinstance(saved, dict) else {}
+_warned: set[Path] = set()
+
+
+def _skip(path: Path, why: str) -> dict:
+    """A bad entry is no entry: one warning naming it (once per run), then the run goes on
+    as if it were not there."""
+    if path not in _warned:
+        _warned.add(path)
+        sys.stderr.write(f"harness: warning: ignoring plan cache entry {path}: {why}\n")
+    return {}
+
+
+def _problem(saved: dict) -> str | None:
+    if not planning.valid_peak(saved.get("per_child_peak")):
+        return f"per_child_peak {str(saved.get('per_child_peak'))[:40]!r} is not a task count"
+    took = saved.get("durations", {})
+    if not isinstance(took, dict) or not all(
+            isinstance(k, str) and untrusted.real_number(v) and v >= 0 for k, v in took.items()):
+        return "durations is not a table of evaluation -> seconds"
+    return None
 
 
 def _entry(template: list[str], caps: dict[str, str]) -> dict:
-    """The saved entry for this key on this host, or {}."""
+    """The saved entry for this key on this host, or {} (none, another key's, or bad)."""
     record = key(template, caps)
-    saved = _read(_path(record))
-    return saved if saved.get("key") == record else {}
+    path = _path(record)
+    if not path.exists() and not path.is_symlink():
+        return {}
+    saved = untrusted.read_json_object(path)
+    if saved is None:
+        return _skip(path, "not a JSON object")
+    if saved.get("key") != record:
+        return {}
+    why = _problem(saved)
+    return _skip(path, why) if why else saved
 
 
 def load(template: list[str], caps: dict[str, str]) -> int | None:
     """The peak measured earlier for this key on this host, or None."""
-    peak = _entry(template, caps).get("per_child_peak")
-    return int(peak) if peak else None
+    return _entry(template, caps).get("per_child_peak")
 
 
 def durations(template: list[str], caps: dict[str, str]) -> dict[str, float]:

@@ -8,12 +8,14 @@ any of these, the prior is a default that errs large, never another command's pe
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from harness import jsonio, untrusted
+from harness.errors import InputError
 from harness.host import headroom
+from harness.host.limits import pid_max
 
 MARGIN = 1.25  # over a whole run's sampled peak
 EARLY_MARGIN = 1.5  # over the peak at work_started: TF adds threads later (tf.data, collectives)
@@ -148,15 +150,24 @@ def make(jobs: int | None, tasks_budget: int | None, peak: int | None) -> Plan:
 def save_measurement(out: Path, template: list[str], caps: dict[str, str], peak: int) -> None:
     """Remember one child's measured peak for this command, caps and host in OUT."""
     record = {"template": template, "caps": caps, "cpus": cpus(), "per_child_peak": peak}
-    (Path(out) / PLAN_FILE).write_text(json.dumps(record, indent=2))
+    jsonio.write_json(Path(out) / PLAN_FILE, record)
+
+
+def valid_peak(value: object) -> bool:
+    """A peak a task budget can hold: a whole number of tasks in 1..pid_max."""
+    return untrusted.count(value, pid_max())
 
 
 def load_measurement(out: Path, template: list[str], caps: dict[str, str]) -> int | None:
-    """A peak measured earlier in OUT for the same command, caps and CPU count."""
-    try:
-        record = json.loads((Path(out) / PLAN_FILE).read_text())
-    except (OSError, ValueError):
+    """A peak measured earlier in OUT for the same command, caps and CPU count; a plan.json
+    that is there but is not one is InputError naming it."""
+    path = Path(out) / PLAN_FILE
+    if not path.exists() and not path.is_symlink():
         return None
+    record = untrusted.read_json_object(path)
+    if record is None or not valid_peak(record.get("per_child_peak")):
+        raise InputError(f"{path}: not a plan (its per_child_peak must be a task count); "
+                         "remove it, or choose another --out")
     same = (record.get("template") == template and record.get("caps") == caps
             and record.get("cpus") == cpus())
-    return int(record["per_child_peak"]) if same and record.get("per_child_peak") else None
+    return record["per_child_peak"] if same else None

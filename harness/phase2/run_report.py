@@ -4,13 +4,13 @@ the time went. Rewritten while the run goes (at most every REFRESH_S) and at its
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
 from html import escape
 from pathlib import Path
 
+from harness import untrusted
 from harness.phase2.progress import TIMING_NAMES
 from harness.phase2.task import ATTEMPT_GLOB
 from harness.report import pages, plots
@@ -24,12 +24,12 @@ REFRESH_S = 30.0  # a render costs ~0.15 CPU-s (0.5 more for the first import): 
 def _attempts(out: Path) -> list[tuple[str, dict]]:
     """(evaluation key, outcome) of every attempt under OUT/evals, in attempt order."""
     found = []
-    for path in sorted((out / "evals").glob(f"*/{ATTEMPT_GLOB}/outcome.json"),
-                       key=lambda p: (p.parent.parent.name, int(p.parent.name.split("-")[1]))):
-        try:
-            found.append((path.parent.parent.name, json.loads(path.read_text())))
-        except (OSError, ValueError):
-            continue
+    paths = [p for p in (out / "evals").glob(f"*/{ATTEMPT_GLOB}/outcome.json")
+             if p.parent.name.split("-")[-1].isdigit()]
+    for path in sorted(paths, key=lambda p: (p.parent.parent.name,
+                                             int(p.parent.name.split("-")[-1]))):
+        if (outcome := untrusted.read_json_object(path)) is not None:
+            found.append((path.parent.parent.name, outcome))
     return found
 
 

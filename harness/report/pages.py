@@ -4,11 +4,10 @@ plots.py as inline SVG."""
 
 from __future__ import annotations
 
-import json
 from html import escape
 from pathlib import Path
 
-from harness import envpolicy, jsonio
+from harness import envpolicy, jsonio, untrusted
 from harness.report import plots
 from harness.supervise import samples
 from harness.verdict.verdicts import VERDICTS, Verdict
@@ -48,11 +47,12 @@ def legend() -> str:
 
 
 def read_outcome(log_dir: str) -> dict:
-    try:
-        return json.loads(Path(log_dir, "outcome.json").read_text())
-    except (OSError, ValueError):
+    """One launch's outcome.json, or a stand-in that says there is none."""
+    found = untrusted.read_json_object(Path(log_dir, "outcome.json"))
+    if found is None:
         return {"verdict": Verdict.ERROR, "evidence": [f"no outcome.json in {log_dir}"],
                 "log_dir": log_dir}
+    return found
 
 
 def launch_series(label: str, outcome: dict) -> plots.Series:

@@ -1,9 +1,22 @@
-"""The log-file layout of one launch: nothing is lost, everything in one directory."""
+"""The log-file layout of one launch: nothing is lost, everything in one directory.
+
+The directory is the harness's. Where the child runs as another user (--run-as) it may
+create files there (its events, metrics and stack dumps) but, the directory being
+sticky and root's, never replace or remove one of the harness's: it cannot plant a link
+where the harness writes. Everything the harness reads there it reads as untrusted
+(harness/untrusted.py).
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness import untrusted
+
+MARKER = ".harness"  # says: the harness made this directory, it may empty it again
 
 
 @dataclass(frozen=True)
@@ -56,11 +69,29 @@ class LaunchFiles:
         """Files whose growth counts as progress."""
         return self.events, self.stdout, self.stderr
 
-    def reset(self) -> None:
-        """Empty logs and no leftovers of an earlier launch in the same directory."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        for stale in (self.events, self.metrics, self.stacks, self.parent_result,
-                      self.outcome, self.samples):
-            stale.unlink(missing_ok=True)
-        self.stdout.write_bytes(b"")
-        self.stderr.write_bytes(b"")
+    def reset(self, user: tuple[int, int] | None = None) -> None:
+        """A fresh directory: an earlier launch's files (whatever a child left there,
+        links included) are removed without following anything. The files the harness
+        writes are made now, its own; a child running as `user` may write only its
+        events and stack dumps, and create its metrics."""
+        if self.dir.is_symlink():
+            self.dir.unlink()
+        elif self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True)
+        mine = (self.stdout, self.stderr, self.samples, self.parent_log, self.parent_result,
+                Path(self.dir, MARKER))
+        for path in mine:
+            os.close(untrusted.create_exclusive(path))
+        if user is None:
+            for path in (self.events, self.stacks):
+                os.close(untrusted.create_exclusive(path))
+            return
+        # root's, the child's group may add entries but not remove or replace others'
+        os.chown(self.dir, 0, user[1], follow_symlinks=False)
+        os.chmod(self.dir, 0o1770)
+        for path in (self.events, self.stacks):
+            fd = untrusted.create_exclusive(path, 0o660)
+            os.fchown(fd, 0, user[1])
+            os.fchmod(fd, 0o660)
+            os.close(fd)

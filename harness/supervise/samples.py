@@ -10,9 +10,9 @@ reads them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
-from harness import jsonio
+from harness import jsonio, untrusted
 from harness.supervise.files import LaunchFiles
 from harness.workload import events as ev
 
@@ -25,11 +25,12 @@ class Recorder:
     """Appends samples to one launch's samples.jsonl, a line each (line-buffered)."""
 
     def __init__(self, files: LaunchFiles) -> None:
-        self._file: TextIO | None = open(files.samples, "a", buffering=1)  # noqa: SIM115
+        self._file: BinaryIO | None = untrusted.open_append(files.samples)
 
     def write(self, record: dict) -> None:
         if self._file is not None:
-            self._file.write(jsonio.dumps_line(record))
+            self._file.write(jsonio.dumps_line(record).encode())
+            self._file.flush()
 
     def close(self) -> None:
         if self._file is not None:
@@ -43,7 +44,7 @@ def _error_time(files: LaunchFiles, line: str | None, samples: list[dict]) -> fl
     if not line:
         return None
     try:
-        offset = files.stderr.read_bytes().find(line.encode(errors="replace")[:120])
+        offset = untrusted.read_bytes(files.stderr).find(line.encode(errors="replace")[:120])
     except OSError:
         return None
     if offset < 0:
@@ -60,13 +61,16 @@ def write_marks(files: LaunchFiles, timeline: dict, error_line: str | None) -> N
                   "completed": seen.get(ev.COMPLETED),
                   "first_error": _error_time(files, error_line, samples)
                   or (timeline.get("exited") if error_line else None)})
-    with open(files.samples, "a") as f:
+    out = untrusted.open_append(files.samples)
+    if out is None:
+        return
+    with out:
         for name, t in sorted(((n, t) for n, t in found.items() if t), key=lambda m: m[1]):
-            f.write(jsonio.dumps_line({"mark": name, "t": t}))
+            out.write(jsonio.dumps_line({"mark": name, "t": t}).encode())
 
 
 def read(files: LaunchFiles | Path) -> tuple[list[dict], list[dict]]:
     """(samples, marks) of one launch, from its files or its log dir."""
     files = files if isinstance(files, LaunchFiles) else LaunchFiles(Path(files))
-    records = jsonio.read_jsonl(files.samples, "t")
+    records = untrusted.read_jsonl(files.samples, "t")
     return ([r for r in records if "mark" not in r], [r for r in records if "mark" in r])

@@ -14,10 +14,13 @@ is gone so it can still write the output it captured.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import time
 from collections.abc import Callable
+
+import psutil
 
 from harness.host.proctree import alive, describe, marked, ppid_map
 from harness.supervise.watch import Watch
@@ -129,6 +132,21 @@ def _exited(pid: int) -> bool:
         return True
 
 
+def _escaped(watch: Watch) -> list[str]:
+    """What is left in the launch's own cgroup once its tree is gone: processes that left
+    the tree (setsid and a double fork, a cleared environment), killed through the cgroup,
+    which nothing leaves."""
+    if watch.cgroup is None:
+        return []
+    left = []
+    for pid in watch.cgroup.procs():
+        with contextlib.suppress(psutil.Error):
+            left.append(f"{describe(psutil.Process(pid))} (left its tree; found in its cgroup)")
+    if left:
+        watch.cgroup.kill_all()
+    return left
+
+
 def _settle(watch: Watch, now: float) -> None:
     """The parent has exited: anything of the launch still alive is a straggler; kill it."""
     obs = watch.obs
@@ -137,7 +155,7 @@ def _settle(watch: Watch, now: float) -> None:
         obs.parent_returncode = watch.parent.wait()
     obs.duration_s = round(now - watch.t0, 3)
     obs.cpu_s = round(watch.cpu_s, 3)
-    obs.stragglers = watch.kill_tree(grace_s=0.5)
+    obs.stragglers = watch.kill_tree(grace_s=0.5) + _escaped(watch)
     obs.timeline["reaped"] = time.time()
     if watch.pidfd is not None:
         os.close(watch.pidfd)

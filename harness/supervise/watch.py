@@ -13,6 +13,7 @@ import time
 
 import psutil
 
+from harness.host.cgroup import PidsCgroup
 from harness.host.proctree import (
     alive,
     descendants,
@@ -37,12 +38,14 @@ class Watch:
     """One launch: its parent, every process seen in its tree, and what they did."""
 
     def __init__(self, index: int, parent: subprocess.Popen, files: LaunchFiles, marker: str,
-                 gpu: GpuWorkProbe, direct: bool = False) -> None:
+                 gpu: GpuWorkProbe, direct: bool = False,
+                 cgroup: PidsCgroup | None = None) -> None:
         """parent: the launching parent, or the child itself when direct (the harness
-        was the launching parent); only then does the root count as part of the launch."""
+        was the launching parent); only then does the root count as part of the launch.
+        cgroup: the launch's own, which every process of it is in (none escapes it)."""
         self.index, self.parent, self.files, self.marker, self.gpu = (
             index, parent, files, marker, gpu)
-        self.direct = direct
+        self.direct, self.cgroup = direct, cgroup
         self.obs = Observation(index, files)
         self.known: dict[int, psutil.Process] = {}
         self._wchar: dict[int, int] = {}

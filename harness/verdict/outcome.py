@@ -3,6 +3,8 @@ classify() concluded, and written once (outcome.json)."""
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import asdict, dataclass, field, fields
 
 from harness import envpolicy, jsonio
@@ -53,9 +55,18 @@ class Outcome:
 
     def save(self, files: LaunchFiles) -> None:
         """outcome.json, written once per attempt: atomically, with secret values redacted,
-        and never over one that is there (an outcome is complete when built)."""
-        jsonio.write_json(files.outcome, self.record(), filter_text=envpolicy.redact,
-                          exclusive=True)
+        and never over one the harness wrote (an outcome is complete when built). What a
+        child of another user planted at that name is removed, not followed."""
+        for _ in range(2):
+            try:
+                jsonio.write_json(files.outcome, self.record(), redact=envpolicy.redact_data,
+                                  exclusive=True)
+                return
+            except FileExistsError:
+                planted = files.outcome.lstat()
+                if not stat.S_ISLNK(planted.st_mode) and planted.st_uid == os.geteuid():
+                    raise  # the harness's own: an outcome is written once
+                files.outcome.unlink()
 
     @classmethod
     def from_record(cls, record: dict) -> Outcome:

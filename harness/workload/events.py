@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness import jsonio
+from harness import untrusted
 
 START = "start"
 DEVICES = "devices"
@@ -39,6 +39,24 @@ class EventLog:
             self._file.close()
 
 
+MAX_NAME = 64
+
+
+def is_event(record: dict) -> bool:
+    """An event as the protocol has it: a short string name and a finite time."""
+    name = record.get("event")
+    return isinstance(name, str) and 0 < len(name) <= MAX_NAME and \
+        untrusted.real_number(record.get("t"))
+
+
+def read_checked(path: str | Path) -> tuple[list[dict], int]:
+    """(every complete, well-formed event in the file, how many records were not): a torn
+    last line (child killed mid-write) or a malformed record (what a child writes is
+    untrusted) is skipped, never trusted."""
+    records = untrusted.read_jsonl(path, "event")
+    events = [r for r in records if is_event(r)]
+    return events, len(records) - len(events)
+
+
 def read_events(path: str | Path) -> list[dict]:
-    """Every complete event in the file; a torn last line (child killed mid-write) is ignored."""
-    return jsonio.read_jsonl(path, "event")
+    return read_checked(path)[0]

@@ -92,6 +92,18 @@ def main(mode, arg):
         main("threads", "200")
     elif mode == "print-env":
         print(json.dumps(dict(os.environ)))
+    elif mode == "forge-start":  # a start event naming another process and a killing signal
+        pid, sig = arg.split(":")
+        emit("start", pid=int(pid), stack_signal=sig)
+        time.sleep(600)  # stalls: the harness dumps stacks
+    elif mode == "bad-events":  # malformed events among good ones, then completes
+        path = os.environ["HARNESS_EVENTS"]
+        with open(path, "a") as f:
+            for bad in ('{"event": "work_started", "t": "now"}', '{"event": ["a"], "t": 1}',
+                        '{"event": "completed", "t": 1e400}', '[1, 2]', '"x"'):
+                f.write(bad + "\n")
+        with open(os.environ["HARNESS_METRICS_OUT"], "w") as f:
+            f.write('{"score": NaN, "cv_score_mean": "high"}')
     else:
         sys.exit(f"unknown mode {mode}")
     emit("completed", metrics={"score": 1.0})

@@ -51,6 +51,9 @@ def workloads() -> list[psutil.Process]:
             if "harness.workload" in " ".join(p.info["cmdline"] or [])]
 
 
+JUST_STARTED_S = 3.0  # well inside one reference evaluation (T >= 5 s)
+
+
 def _kill_a_busy_node(made, nodes, out: Path, killed: list) -> None:
     """Once 2 evaluations finished, kill the node (its raylet and workers, no grace)
     under which a workload has just started (it cannot finish first)."""
@@ -61,7 +64,9 @@ def _kill_a_busy_node(made, nodes, out: Path, killed: list) -> None:
         if len(ledger(out)) < 2:
             continue
         for proc in workloads():
-            if time.time() - proc.create_time() > 1.0:
+            # Started a moment ago: it cannot finish before the kill lands. (A moment on a
+            # loaded box: one look at every process here can itself take a second.)
+            if time.time() - proc.create_time() > JUST_STARTED_S:
                 continue
             with_node = [a.pid for a in proc.parents() if a.pid in raylets]
             if with_node:

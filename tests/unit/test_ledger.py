@@ -10,9 +10,16 @@ from harness.phase2.ledger import Ledger, read
 IDENTITY = {"template": ["x", "{a}"], "grid": [{"a": 1}, {"a": 2}], "strategy": "runner"}
 
 
+def _row(key: str, verdict: str) -> dict:
+    """A finished evaluation's record, as the runner appends it."""
+    return {"key": key, "params": {"a": 1}, "verdict": verdict, "attempts": 1,
+            "attempt_verdicts": [verdict], "duration_s": 1.5, "started_at": 1.0e9,
+            "peak_threads": 12, "cpu_s": 1.2}
+
+
 def test_append_is_durable_and_resume_reads_it(tmp_path):
     ledger = Ledger.open(tmp_path, IDENTITY, resume=False)
-    ledger.append({"key": "0000-a", "verdict": "ok"})
+    ledger.append(_row("0000-a", "ok"))
     with open(tmp_path / "ledger.jsonl", "a") as f:
         f.write('{"key": "0001-b", "verd')  # a runner killed mid-write
     again = Ledger.open(tmp_path, IDENTITY, resume=True)
@@ -41,7 +48,7 @@ def test_unwritable_out(tmp_path):
 def test_later_records_win(tmp_path):
     path = tmp_path / "ledger.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in (
-        {"key": "k", "verdict": "thread_exhaustion"}, {"key": "k", "verdict": "ok"})))
+        _row("k", "thread_exhaustion"), _row("k", "ok"))))
     assert read(path)["k"]["verdict"] == "ok"
 
 
