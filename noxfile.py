@@ -38,6 +38,7 @@ def tests(session: nox.Session) -> None:
     _install(session, "dev,ray")
     session.run("ruff", "check", "harness", "tests", "bench", "noxfile.py", "conftest.py")
     _browser(session)
+    _runtimes(session)
     session.run("pytest", "tests/unit", "-n", WORKERS, "--dist", "loadgroup",
                 f"--junitxml={REPORTS}/unit-junit.xml", *session.posargs)
     _repro(session, session.posargs)
@@ -94,6 +95,19 @@ def _apt(session: nox.Session, ready: bool, packages: tuple[str, ...], why: str)
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     session.run("apt-get", "update", "-qq", external=True, env=env)
     session.run(*install.split(), "-qq", external=True, env=env)
+
+
+# The live thread-exhaustion re-productions (tests/unit/test_exhaustion.py): program ->
+# the Debian package that brings it.
+RUNTIMES = {"gcc": "gcc", "g++": "g++", "java": "default-jre-headless", "node": "nodejs",
+            "ruby": "ruby", "Rscript": "r-base-core", "go": "golang-go", "rustc": "rustc"}
+
+
+def _runtimes(session: nox.Session) -> None:
+    """The compilers and runtimes the unit suite re-produces exhaustion messages with."""
+    missing = tuple(dict.fromkeys(pkg for exe, pkg in RUNTIMES.items() if not shutil.which(exe)))
+    _apt(session, not missing, missing, "the unit tests re-produce thread exhaustion live in "
+         "these runtimes")
 
 
 def _browser(session: nox.Session) -> None:

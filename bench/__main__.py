@@ -1,11 +1,12 @@
-"""python -m bench [launch_overhead] [hang_latency] [phase2] [ray_executor]  (default: all)"""
+"""python -m bench [launch_overhead] [hang_latency] [phase2] [ray_executor] [diagnose]
+(default: all)"""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-ALL = ("launch_overhead", "hang_latency", "phase2", "ray_executor")
+ALL = ("launch_overhead", "hang_latency", "phase2", "ray_executor", "diagnose")
 
 
 def main(names: list[str]) -> int:

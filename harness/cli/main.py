@@ -1,4 +1,4 @@
-"""`harness doctor | methods | launch | probe | phase2 run | phase2 plan`.
+"""`harness doctor | methods | launch | probe | diagnose | phase2 run | phase2 plan`.
 
 Every usage error is one line on stderr and exit 2, before anything launches.
 SIGTERM and SIGINT stop running launches, write partial outcomes, and exit
@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from harness.cli import diagnose as diagnose_cli
 from harness.cli import phase2 as phase2_cli
 from harness.cli.common import (
     EXIT_FAILED,
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="measure one child's peak threads and the concurrency it allows")
 
     phase2_cli.add_parser(sub)
+    diagnose_cli.add_parser(sub)
     return parser
 
 
@@ -184,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError("takes no command after --")
         if args.cmd == "methods":
             return cmd_methods(args)
-        handlers = {"launch": cmd_launch, "probe": cmd_probe, "doctor": cmd_doctor}
+        handlers = {"launch": cmd_launch, "probe": cmd_probe, "doctor": cmd_doctor,
+                    "diagnose": diagnose_cli.run}
         if args.cmd in handlers:
             code = handlers[args.cmd](args, command)
         else:

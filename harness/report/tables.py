@@ -27,3 +27,32 @@ def print_outcomes(outcomes: list[Outcome], console: Console | None = None) -> N
     for o in outcomes:
         for line in o.evidence[:6]:
             console.print(f"  [dim]#{o.sibling}[/] {line}", markup=True, highlight=False)
+
+
+def print_diagnoses(files: list, read: int, host: dict | None,
+                    console: Console | None = None) -> None:
+    """`harness diagnose`: a row per file with a finding (or every file with --all), its
+    first matching lines, what the errno suggests, and this host's binding limit."""
+    console = console or Console()
+    found = [f for f in files if f.verdict]
+    table = Table(title=f"{len(found)} of {read} file(s) say a thread or process could not "
+                        "be created")
+    for column in ("file", "verdict", "runtime", "line", "errno"):
+        table.add_column(column, overflow="fold")
+    for f in files:
+        first = f.matches[0] if f.matches else {}
+        verdict = styled(f.verdict) if f.verdict else (f"skipped: {f.skipped}" if f.skipped
+                                                      else "[green]nothing found[/]")
+        table.add_row(f.path, verdict, ", ".join(f.runtimes),
+                      f"{first.get('line', '')}: {first.get('text', '')}" if first else "",
+                      f.errno or "")
+    console.print(table)
+    for f in found:
+        console.print(f"[bold]{f.path}[/]: {f.total} line(s); {f.errno}: {f.suggests}",
+                      highlight=False)
+        for m in f.matches[1:4]:
+            console.print(f"  {m['line']}: {m['text'][:150]}", markup=False, highlight=False)
+    if found and host:
+        console.print(f"here: the binding limit is {host['source']} {host['limit']} "
+                      f"({host['origin'] or host['detail']}), {host['in_use']} in use; "
+                      f"fix: {host['fix']}", highlight=False)

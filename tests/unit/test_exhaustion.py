@@ -1,6 +1,7 @@
 """Thread exhaustion means a thread or process could not be created: the corpus of real
-messages (several runtimes) against their near-misses, the same messages produced live
-under a real pids cgroup, and a runner that retries the first and never the second."""
+messages (many runtimes, quoted from public reports) against near-misses, the same
+messages produced live under a real pids cgroup, and a runner that retries the first and
+never the second."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from harness.verdict.classify import classify
 from harness.verdict.probes import Observed
 
 from .conftest import FAKE
-from .exhaustion_corpus import CORPUS
+from .exhaustion_corpus import NEAR, REAL, family
 
 PROGRAMS = Path(__file__).resolve().parent / "exhaustion_programs"
 
@@ -42,24 +43,28 @@ def _classify(tmp_path: Path, text: str, returncode: int = 1) -> str:
 
 
 def test_the_corpus_is_broad():
-    assert len(CORPUS) >= 12
-    assert len({e.near_miss for e in CORPUS}) >= len(CORPUS)
-    assert len({e.runtime.split()[0] for e in CORPUS}) >= 8  # distinct runtimes
-    assert sum(e.source.startswith("produced") for e in CORPUS) >= 12
+    quoted = [m for m in REAL if m.source.startswith("https://")]
+    assert len(quoted) >= 80 and len(NEAR) >= 40
+    assert all(n.source.startswith(("https://", "produced", "quoted", "constructed"))
+               for n in NEAR)
+    assert len({family(m.runtime) for m in REAL}) >= 25  # distinct runtimes
+    assert sum(m.source.startswith("produced") for m in REAL) >= 12
 
 
-@pytest.mark.parametrize("entry", CORPUS, ids=lambda e: e.runtime)
-def test_real_message_is_thread_exhaustion(entry, tmp_path):
-    assert exhaustion.find_in_lines(entry.text.splitlines()) is not None, entry.text
-    assert _classify(tmp_path, entry.text) == "thread_exhaustion"
-    assert _classify(tmp_path, entry.text, returncode=-6) == "thread_exhaustion"
+@pytest.mark.parametrize("message", REAL, ids=lambda m: m.runtime)
+def test_real_message_is_thread_exhaustion(message, tmp_path):
+    found = exhaustion.find_in_lines(message.text.splitlines())
+    assert found is not None, message.text
+    assert found.rule  # every match names its rule
+    assert _classify(tmp_path, message.text) == "thread_exhaustion"
+    assert _classify(tmp_path, message.text, returncode=-6) == "thread_exhaustion"
 
 
-@pytest.mark.parametrize("entry", CORPUS, ids=lambda e: e.runtime)
-def test_near_miss_is_not(entry, tmp_path):
-    assert exhaustion.find_in_lines(entry.near_miss.splitlines()) is None, entry.near_miss
-    assert _classify(tmp_path, entry.near_miss) == "error"
-    assert _classify(tmp_path, entry.near_miss, returncode=-6) == "crash"
+@pytest.mark.parametrize("near", NEAR, ids=lambda n: n.kind)
+def test_near_miss_is_not(near, tmp_path):
+    assert exhaustion.find_in_lines(near.text.splitlines()) is None, (near.text, near.why)
+    assert _classify(tmp_path, near.text) == "error"
+    assert _classify(tmp_path, near.text, returncode=-6) == "crash"
 
 
 def test_a_run_that_carries_on_without_its_threads_is_ok_and_says_so(tmp_path):
@@ -85,8 +90,10 @@ def test_context_is_looked_for_on_both_sides():
 # -- live: the runtimes installed here, under a real pids budget ----------------------
 
 def _build(tmp_path_factory, source: str, compiler: list[str]) -> list[str]:
+    """Compile one program (its compiler on PATH: nox -s tests installs the missing ones)."""
     out = tmp_path_factory.mktemp("bin") / Path(source).stem
-    subprocess.run([*compiler, str(PROGRAMS / source), "-o", str(out)], check=True)
+    assert shutil.which(compiler[0]), f"{compiler[0]} is needed for this test (on PATH)"
+    subprocess.run([*compiler, "-o", str(out), str(PROGRAMS / source)], check=True)
     return [str(out)]
 
 
@@ -101,6 +108,10 @@ LIVE = {
     "OpenBLAS": (1, lambda _: [sys.executable, "-c", "import numpy"]),
     "JVM": (40, lambda f: ["java", "-Xss256k", str(PROGRAMS / "Spawn.java")]),
     "Node.js": (12, lambda _: ["node", str(PROGRAMS / "spawn.js")]),
+    "Ruby": (10, lambda _: ["ruby", str(PROGRAMS / "threads.rb")]),
+    "R (mcfork)": (8, lambda _: ["Rscript", str(PROGRAMS / "fork.R")]),
+    "Go": (20, lambda f: _build(f, "threads.go", ["go", "build"])),
+    "Rust": (20, lambda f: _build(f, "threads.rs", ["rustc", "-O"])),
 }
 
 
@@ -127,14 +138,23 @@ def test_live_message_under_a_pids_budget(name, tmp_path, tmp_path_factory):
 
 # -- the runner acts on the difference -----------------------------------------------
 
+def _one_each(entries, key) -> list:
+    """One entry per runtime family: the runner's test runs a child per message."""
+    chosen: dict[str, object] = {}
+    for entry in entries:
+        chosen.setdefault(family(key(entry)), entry)
+    return list(chosen.values())
+
+
 def test_runner_retries_real_messages_and_never_near_misses(tmp_path):
     said = tmp_path / "said"
     said.mkdir()
     grid = [{"kind": "warmup", "n": 0}]
-    for n, entry in enumerate(CORPUS):
-        for kind, text in (("real", entry.text), ("near", entry.near_miss)):
-            (said / f"{kind}-{n}.txt").write_text(text)
-            grid.append({"kind": kind, "n": n})
+    pairs = [("real", m.text) for m in _one_each(REAL, lambda m: m.runtime)]
+    pairs += [("near", n.text) for n in _one_each(NEAR, lambda n: n.kind)]
+    for n, (kind, text) in enumerate(pairs):
+        (said / f"{kind}-{n}.txt").write_text(text)
+        grid.append({"kind": kind, "n": n})
     (said / "warmup-0.txt").write_text("")
     template = [sys.executable, str(FAKE), "stderr-file", str(said / "{kind}-{n}.txt")]
     out = tmp_path / "out"
