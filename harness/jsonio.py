@@ -7,21 +7,22 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
-def write_atomic(path: str | Path, text: str, durable: bool = False,
+def write_atomic(path: str | Path, text: str | Iterable[str], durable: bool = False,
                  exclusive: bool = False) -> None:
     """Write through a fresh temporary file beside path (made with O_EXCL, so nothing a
     child planted there is followed), then rename it into place; durable also fsyncs, so
     the new file survives a power cut (ledger, results, metrics); exclusive never
-    replaces a file that is there (FileExistsError)."""
+    replaces a file that is there (FileExistsError). `text` may be pieces, written as
+    they come (a results.json of 100,000 evaluations is never one string)."""
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(text)
+            f.writelines([text] if isinstance(text, str) else text)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())

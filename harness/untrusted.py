@@ -129,18 +129,22 @@ def read_json_object(path: str | Path, limit: int = MAX_JSON_BYTES) -> dict | No
     return value if isinstance(value, dict) else None
 
 
-def read_jsonl(path: str | Path, key: str, limit: int = MAX_READ_BYTES) -> list[dict]:
+def read_jsonl(path: str | Path, key: str, limit: int | None = MAX_READ_BYTES) -> list[dict]:
     """Every complete object with `key` in a JSON-lines file; a line torn by a process
     killed mid-write, or anything else that is not such an object, is skipped."""
-    records = []
+    return list(iter_jsonl(path, key, limit))
+
+
+def iter_jsonl(path: str | Path, key: str, limit: int | None = MAX_READ_BYTES
+               ) -> Iterator[dict]:
+    """read_jsonl, streamed."""
     for line in lines(path, limit):
         try:
             record = loads(line)
         except ValueError:
             continue
         if isinstance(record, dict) and key in record:
-            records.append(record)
-    return records
+            yield record
 
 
 def real_number(value: object) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import sys
 from pathlib import Path
 
 from harness.cli.common import (
@@ -109,6 +111,7 @@ def run(args: argparse.Namespace, command: list[str] | None) -> int:
     from harness.errors import InputError
     from harness.phase2 import grid as grids
     from harness.phase2 import runner
+    from harness.phase2.ledger import RESULTS_FILE
 
     if args.verb == "node-resources":
         from harness.phase2.ray_cluster import node_resources
@@ -126,8 +129,9 @@ def run(args: argparse.Namespace, command: list[str] | None) -> int:
         _print_plan(result, args.json)
         return EXIT_OK if result.concurrency > 0 else EXIT_FAILED
     results = runner.run(command, grid, opts)
-    if args.json:
-        print(json.dumps(results, indent=2, default=str))
+    if args.json:  # results.json itself, streamed: a large grid's is never one string
+        with open(Path(args.out) / RESULTS_FILE) as written:
+            shutil.copyfileobj(written, sys.stdout)
     else:
         from harness.phase2.progress import print_summary
 

@@ -64,7 +64,7 @@ class LaunchGroup:
         self._count = 0
         self._pending: list[Pending] = []  # prepared, not yet released
         self._released: dict[Watch, Pending] = {}
-        self._outcomes: dict[Watch, Outcome] = {}  # each built once
+        self._refused_before = 0  # by launches whose outcome was built (and forgotten)
         self._final_group: dict | None = None
 
     # -- running ----------------------------------------------------------------------
@@ -83,10 +83,10 @@ class LaunchGroup:
 
     def wait(self, timeout_s: float) -> list[tuple[Watch, Outcome]]:
         """Supervise for up to timeout_s; the launches that ended, with their outcomes."""
+        self.supervisor.wait(timeout_s)  # sleeps where nothing runs (a retry's back-off)
         if self.supervisor.running:
-            self.supervisor.wait(timeout_s)
             self.supervisor.tick()
-        ended = [w for w in self._released if w.done and w not in self._outcomes]
+        ended = [w for w in self._released if w.done]
         return [(w, self._finish(w)) for w in ended]
 
     def interrupt(self, reason: str) -> None:
@@ -225,7 +225,7 @@ class LaunchGroup:
         pending = self._released[watch]
         files = pending.files
         own, kernel_peak = pending.counts()
-        shared = sum(p.counts()[0] for p in self._released.values())
+        shared = self._refused_before + sum(p.counts()[0] for p in self._released.values())
         group_now = self.budget.group.snapshot() if self.budget.group else self._final_group
         facts = LaunchFacts(
             method=pending.launch.method, index=pending.index,
@@ -245,7 +245,10 @@ class LaunchGroup:
         samples.write_marks(files, outcome.timeline,
                             None if outcome.verdict.ok else first_error(files))
         pending.retire()
-        self._outcomes[watch] = outcome
+        # Built once, then forgotten: a long Phase 2 run holds only what runs.
+        self._refused_before += own
+        del self._released[watch]
+        self.supervisor.forget(watch)
         return outcome
 
     def close(self) -> None:

@@ -26,6 +26,7 @@ from harness.phase2.task import Attempt, Task
 
 __all__ = ["Attempt", "Executor", "load", "names"]
 MODULE_SUFFIX = "_executor"
+ROOM_UNBOUNDED = 1 << 30
 
 
 class Executor(ABC):
@@ -53,6 +54,11 @@ class Executor(ABC):
     @abstractmethod
     def running(self) -> int:
         """Attempts started and not yet reported by poll()."""
+
+    def room(self) -> int:
+        """How many more attempts start() could take now: the most the scheduler offers
+        it (a grid of 100,000 is not offered whole on every tick)."""
+        return ROOM_UNBOUNDED
 
     @abstractmethod
     def start(self, ready: list[Task]) -> list[Task]:

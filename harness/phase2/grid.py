@@ -13,6 +13,7 @@ import json
 import shlex
 import string
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +33,11 @@ _SCALARS = (int, float, str, bool)
 
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Evaluation:
+    """One entry of the grid; params is the grid's own table (never mutated), not a copy:
+    a grid of 100,000 is held once."""
+
     index: int
     params: dict
 
@@ -133,6 +137,30 @@ def render(template: list[str], evaluation: Evaluation) -> Command:
     return Command(tuple(part.format(**evaluation.params) for part in template))
 
 
-def evaluations(grid: list[dict], max_evals: int | None) -> list[Evaluation]:
-    chosen = grid if max_evals is None else grid[:max_evals]
-    return [Evaluation(i, dict(p)) for i, p in enumerate(chosen)]
+class Evaluations(Sequence):
+    """The grid's evaluations, made as they are asked for: one object per evaluation in
+    flight, not one per entry of the grid."""
+
+    def __init__(self, grid: list[dict], size: int) -> None:
+        self.grid, self._size = grid, size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if index < 0:
+            index += self._size
+        if not 0 <= index < self._size:
+            raise IndexError(index)
+        return Evaluation(index, self.grid[index])
+
+    @property
+    def params(self) -> list[dict]:
+        """The chosen entries themselves (no copy where the whole grid is chosen)."""
+        return self.grid if self._size == len(self.grid) else self.grid[:self._size]
+
+
+def evaluations(grid: list[dict], max_evals: int | None) -> Evaluations:
+    return Evaluations(grid, len(grid) if max_evals is None else min(max_evals, len(grid)))

@@ -1,5 +1,6 @@
 """Durability: OUT/run.json (what this run is), OUT/ledger.jsonl (one fsynced line per
-finished evaluation) and OUT/results.json (atomic snapshot with the summary).
+finished evaluation: the record while a run goes) and OUT/results.json (an atomic
+snapshot, streamed from the ledger, with the summary).
 
 A runner killed with SIGKILL loses at most the evaluations in flight; `--resume`
 reads the ledger and skips what finished, so nothing is lost, duplicated or
@@ -8,27 +9,39 @@ redone.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from dataclasses import dataclass
+import textwrap
+from array import array
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness import envpolicy, jsonio, untrusted
 from harness.errors import InputError
+from harness.phase2.results import result_row
 from harness.verdict.verdicts import VERDICTS
 
 RUN_FILE = "run.json"
 LEDGER_FILE = "ledger.jsonl"
 RESULTS_FILE = "results.json"
+DECISIONS_FILE = "decisions.jsonl"
 # What the harness itself puts in an --out before a run does (`phase2 plan --out OUT`).
-HARNESS_MADE = {RUN_FILE, LEDGER_FILE, RESULTS_FILE, "plan.json", "plan-probe", "evals",
-                "report.html", ".harness"}
+HARNESS_MADE = {RUN_FILE, LEDGER_FILE, RESULTS_FILE, DECISIONS_FILE, "plan.json",
+                "plan-probe", "evals", "report.html", ".harness"}
 
 
 
 
-def _atomic_json(path: Path, data: dict) -> None:
-    jsonio.write_json(path, data, durable=True, redact=envpolicy.redact_data)
+def _write_identity(path: Path, identity: dict) -> None:
+    """run.json, its grid streamed entry by entry (each redacted on its own), so a grid of
+    100,000 is never copied whole or made one string."""
+    head = {k: v for k, v in identity.items() if k != "grid"}
+    head_text = json.dumps(envpolicy.redact_data(head), indent=2, default=str)
+    entries = (("," if n else "") + "\n    " + json.dumps(envpolicy.redact_data(p), default=str)
+               for n, p in enumerate(identity["grid"]))
+    jsonio.write_atomic(path, itertools.chain(
+        [head_text[:-2], ',\n  "grid": ['], entries, ["\n  ]\n}\n"]), durable=True)
 
 
 def _bad(path: Path, why: str) -> InputError:
@@ -63,15 +76,18 @@ def _previous(run_file: Path) -> dict:
     return previous
 
 
-@dataclass
 class Ledger:
-    out: Path
-    finished: dict[str, dict]
+    """OUT/ledger.jsonl, and where in it each evaluation's latest line is: one 8-byte offset
+    per evaluation, so the runner holds no finished record in memory."""
+
+    def __init__(self, out: Path, size: int) -> None:
+        self.out, self.path = out, out / LEDGER_FILE
+        self._at = array("q", [-1]) * size  # evaluation index -> offset of its latest line
 
     @classmethod
     def open(cls, out: Path, identity: dict, resume: bool) -> Ledger:
         """Check OUT against this run before anything launches; nothing half-written."""
-        run_file, ledger_file = out / RUN_FILE, out / LEDGER_FILE
+        run_file = out / RUN_FILE
         _check_out(out, resume)
         if resume and run_file.exists():
             previous = _previous(run_file)
@@ -86,21 +102,106 @@ class Ledger:
             probe.unlink()
         except OSError as exc:
             raise InputError(f"bad --out {str(out)!r}: {exc.strerror}") from None
-        finished = read(ledger_file) if resume else {}
+        ledger = cls(out, len(identity["grid"]))
+        if resume:
+            ledger._index()
         if not run_file.exists():
-            _atomic_json(run_file, identity)
-        return cls(out, finished)
+            _write_identity(run_file, identity)
+        return ledger
+
+    def _index(self) -> None:
+        """Where each evaluation's latest line is; a torn last line (killed mid-write) is
+        ignored; any other line that is not a finished evaluation's record is InputError
+        naming it."""
+        for number, offset, line, last in _lines(self.path):
+            try:
+                record = untrusted.loads(line)
+            except ValueError:
+                if last and not line.endswith(b"\n"):
+                    os.truncate(self.path, offset)  # torn by a kill mid-write: the next
+                    continue  # line must not start inside it
+                raise _bad(self.path, f"line {number} is not JSON") from None
+            why = problem(record)
+            if why is None and not 0 <= record.get("index", -1) < len(self._at):
+                why = "its index is not one of this grid's"
+            if why is not None:
+                raise _bad(self.path, f"line {number} is not a finished evaluation ({why})")
+            self._at[record["index"]] = offset
+            if last and not line.endswith(b"\n"):  # whole, but its newline was cut off
+                with open(self.path, "ab") as f:
+                    f.write(b"\n")
+
+    def has(self, index: int) -> bool:
+        """Whether this evaluation has finished (it has a line that counts)."""
+        return self._at[index] >= 0
+
+    def indices(self) -> list[int]:
+        """The finished evaluations' indices, in grid order."""
+        return [i for i, at in enumerate(self._at) if at >= 0]
+
+    def forget(self, index: int) -> None:
+        """Run this evaluation again (--retry-failed): its old line no longer counts."""
+        self._at[index] = -1
+
+    def row(self, index: int) -> dict | None:
+        at = self._at[index]
+        if at < 0:
+            return None
+        with open(self.path, "rb") as f:
+            f.seek(at)
+            return json.loads(f.readline())
+
+    def rows(self) -> Iterator[dict]:
+        """The latest line of every evaluation that has one, in grid order, streamed."""
+        if not any(at >= 0 for at in self._at):
+            return
+        with open(self.path, "rb") as f:
+            for at in self._at:
+                if at >= 0:
+                    f.seek(at)
+                    yield json.loads(f.readline())
 
     def append(self, record: dict) -> None:
         line = json.dumps(envpolicy.redact_data(record), default=str) + "\n"
-        with open(self.out / LEDGER_FILE, "a") as f:
+        with open(self.path, "a") as f:
+            offset = f.tell()
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
-        self.finished[record["key"]] = record
+        self._at[record["index"]] = offset
 
-    def write_results(self, results: dict) -> None:
-        _atomic_json(self.out / RESULTS_FILE, results)
+    def write_results(self, summary: dict) -> None:
+        """results.json: every finished evaluation in grid order, streamed from the ledger
+        into the file, and the summary (its missing keys streamed too: all of a large grid's
+        in an early snapshot); atomically, durably, redacted (the ledger's lines were
+        redacted as they were appended; keys are hex)."""
+        rest = {k: v for k, v in summary.items() if k != "missing"}
+        summary_text = json.dumps(envpolicy.redact_data(rest), indent=2, default=str)
+        missing = (("," if n else "") + "\n      " + json.dumps(key)
+                   for n, key in enumerate(summary.get("missing") or ()))
+        jsonio.write_atomic(self.out / RESULTS_FILE, itertools.chain(
+            ['{\n  "evaluations": ['], self._result_rows(),
+            ['\n  ],\n  "summary": ', textwrap.indent(summary_text, "  ").lstrip()[:-4],
+             ',\n    "missing": ['], missing, ["\n    ]\n  }\n}\n"]), durable=True)
+
+    def _result_rows(self) -> Iterator[str]:
+        for n, row in enumerate(self.rows()):
+            text = json.dumps(result_row(row), indent=2, default=str)
+            yield ("," if n else "") + "\n" + textwrap.indent(text, "    ")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, int, bytes, bool]]:
+    """(number, offset, line, is it the last) of every line of a regular file."""
+    with untrusted.opened(path) as f:
+        if f is None:
+            return
+        offset, number, line = 0, 0, f.readline()
+        while line:
+            following = f.readline()
+            number += 1
+            yield number, offset, line, not following
+            offset += len(line)
+            line = following
 
 
 # A ledger line's fields and what each must be: what --resume and results.json read.
@@ -129,21 +230,3 @@ def problem(record: object) -> str | None:
                                            record["started_at"]))):
         return "its times are out of range"
     return None
-
-
-def read(path: Path) -> dict[str, dict]:
-    """key -> record; a torn last line (killed mid-write) is ignored, later lines win; any
-    other line that is not a finished evaluation's record is InputError naming it."""
-    found: dict[str, dict] = {}
-    lines = list(untrusted.lines(path))
-    for number, line in enumerate(lines, 1):
-        try:
-            record = untrusted.loads(line)
-        except ValueError:
-            if number == len(lines) and not line.endswith("\n"):
-                continue  # torn by a kill mid-write
-            raise _bad(path, f"line {number} is not JSON") from None
-        if (why := problem(record)) is not None:
-            raise _bad(path, f"line {number} is not a finished evaluation ({why})")
-        found[record["key"]] = record
-    return found

@@ -204,6 +204,12 @@ class LocalExecutor(Executor):
             return self.group.budget.limit
         return (self.headroom() or 0) + sum(r.watch.threads_now for r in self._running)
 
+    def room(self) -> int:
+        if self.strategy.admission == "all":  # the field's Phase 2: everything at once
+            return super().room()
+        most = 1 if self.strategy.admission == "one" else (self.jobs or 1)
+        return max(0, most - len(self._running))
+
     def start(self, ready: list[Task]) -> list[Task]:
         if self.strategy.admission == "all":  # the field's Phase 2: all together
             if ready:

@@ -20,6 +20,7 @@ from harness import jsonio, untrusted
 from harness.host import nvml
 from harness.phase2 import planning
 from harness.phase2.planning import cpus
+from harness.phase2.results import KEPT_DURATIONS
 
 CACHE_ENV = "HARNESS_PLAN_CACHE"  # a directory: overrides the user's cache dir (tests)
 
@@ -96,19 +97,28 @@ def load(template: list[str], caps: dict[str, str]) -> int | None:
     return _entry(template, caps).get("per_child_peak")
 
 
-def durations(template: list[str], caps: dict[str, str]) -> dict[str, float]:
-    """Evaluation key -> seconds its last ok run took, for this key on this host."""
-    return dict(_entry(template, caps).get("durations") or {})
+def durations(template: list[str], caps: dict[str, str]
+              ) -> tuple[dict[str, float], float | None]:
+    """(evaluation key -> seconds its last ok run took, for the longest ones; the mean of
+    every ok evaluation), for this key on this host."""
+    entry = _entry(template, caps)
+    mean = entry.get("mean_s")
+    return dict(entry.get("durations") or {}), mean if untrusted.real_number(mean) else None
 
 
 def save(template: list[str], caps: dict[str, str], peak: int,
-         took: dict[str, float] | None = None) -> None:
-    """Keep the peak, and the durations of this run's ok evaluations beside earlier ones."""
+         took: dict[str, float] | None = None, mean_s: float | None = None) -> None:
+    """Keep the peak, the durations of the longest ok evaluations (this run's beside earlier
+    ones, KEPT_DURATIONS at most: the entry stays small for a grid of any size) and their
+    mean."""
     record = key(template, caps)
-    known = {**durations(template, caps), **(took or {})}
+    known, earlier_mean = durations(template, caps)
+    known.update(took or {})
+    longest = dict(sorted(known.items(), key=lambda kv: -kv[1])[:KEPT_DURATIONS])
+    entry = {"key": record, "per_child_peak": peak, "durations": longest,
+             "mean_s": mean_s if mean_s is not None else earlier_mean}
     try:
         directory().mkdir(parents=True, exist_ok=True)
-        jsonio.write_json(_path(record), {"key": record, "per_child_peak": peak,
-                                          "durations": known})
+        jsonio.write_json(_path(record), entry)
     except OSError:  # a read-only home: the run goes on without a cache
         pass

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import statistics
 import sys
+import time
+from array import array
+from collections.abc import Iterable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.phase2.results import some
 from harness.verdict.verdicts import Verdict, styled
+
+LINES_IN_FULL = 50  # finished evaluations with a line each before lines are thinned
 
 
 class Reporter:
@@ -21,8 +27,9 @@ class Reporter:
         self.live = sys.stderr.isatty() if live is None else live
         self.total, self.done = total, skipped
         self.cpus, self.jobs = cpus, jobs
-        self._cpu_s: list[float] = []  # of the evaluations finished in this run
-        self._wall_s: list[float] = []
+        self._cpu_s = self._wall_s = 0.0  # sums over the evaluations finished in this run
+        self._counted = 0
+        self._next_line = 0.0  # past the first LINES_IN_FULL, at most a line a second
         self._progress: Progress | None = None
         if skipped:
             self.line(f"resume: {skipped} finished evaluation(s) taken from the ledger")
@@ -51,20 +58,27 @@ class Reporter:
         """Time left: what is left at the mean duration so far, `jobs` at a time; and the
         floor for it (their mean CPU seconds spread over every CPU)."""
         left = self.total - self.done
-        if not (self._wall_s and left):
+        if not (self._counted and left):
             return ""
-        mean_s = sum(self._wall_s) / len(self._wall_s)
+        mean_s = self._wall_s / self._counted
         text = f"ETA ~{left * mean_s / max(1, self.jobs or 1):.0f}s"
-        if self.cpus and any(self._cpu_s):
-            floor = left * sum(self._cpu_s) / len(self._cpu_s) / self.cpus
+        if self.cpus and self._cpu_s:
+            floor = left * self._cpu_s / self._counted / self.cpus
             text += f" (floor {floor:.0f}s)"
         return text
 
     def finished(self, key: str, verdict: str, duration_s: float, score: float | None,
                  cpu_s: float = 0.0) -> None:
         self.done += 1
-        self._cpu_s.append(cpu_s)
-        self._wall_s.append(duration_s)
+        self._counted += 1
+        self._cpu_s += cpu_s
+        self._wall_s += duration_s
+        now = time.monotonic()
+        if self._progress is None and verdict == Verdict.OK and \
+                self._counted > LINES_IN_FULL and now < self._next_line and \
+                self.done < self.total:
+            return  # a grid of thousands: a line a second, every failure, and the last
+        self._next_line = now + 1.0
         score_text = f" score={score:.4f}" if score is not None else ""
         eta = self.eta()
         if self._progress is not None:
@@ -82,9 +96,11 @@ def print_summary(results: dict, console: Console | None = None) -> None:
                         f" in {summary['wall_s']:.1f}s")
     for column in ("verdict", "evaluations", "attempts"):
         table.add_column(column)
+    attempts: dict[str, int] = {}
+    for e in results["evaluations"]:  # streamed: the grid may be large
+        attempts[e["verdict"]] = attempts.get(e["verdict"], 0) + e["attempts"]
     for verdict, count in sorted(summary["by_verdict"].items()):
-        attempts = sum(e["attempts"] for e in results["evaluations"] if e["verdict"] == verdict)
-        table.add_row(styled(verdict), str(count), str(attempts))
+        table.add_row(styled(verdict), str(count), str(attempts.get(verdict, 0)))
     console.print(table)
     if summary.get("floor_s"):
         console.print(f"floor {summary['floor_s']:.1f}s ({summary['child_cpu_s']:.1f} CPU-s of "
@@ -97,19 +113,20 @@ def print_summary(results: dict, console: Console | None = None) -> None:
         console.print(f"best: {best['key']} {best['params']} "
                       f"{summary['metric']}={best['score']:.4f}", highlight=False)
     if summary.get("missing"):
-        console.print(f"[yellow]not finished: {summary['missing']} (run again with --resume)[/]")
+        console.print(f"[yellow]not finished: {some(summary['missing'])} (run again with "
+                      "--resume)[/]")
 
 
 TIMING_NAMES = {"queued_s": "queued", "to_work_s": "start to work", "work_s": "work",
                 "reap_s": "reap"}
 
 
-def time_spent(evaluations: list[dict]) -> str:
-    """The median of each part of the evaluations' time, in one line."""
-    parts = []
-    for name, label in TIMING_NAMES.items():
-        values = [t[name] for e in evaluations
-                  if (t := e.get("timing")) and t.get(name) is not None]
-        if values:
-            parts.append(f"{label} {statistics.median(values):.2f}s")
-    return ", ".join(parts)
+def time_spent(evaluations: Iterable[dict]) -> str:
+    """The median of each part of the evaluations' time, in one line (8 bytes a value)."""
+    values: dict[str, array] = {name: array("d") for name in TIMING_NAMES}
+    for e in evaluations:
+        for name, value in (e.get("timing") or {}).items():
+            if name in values and value is not None:
+                values[name].append(value)
+    return ", ".join(f"{TIMING_NAMES[name]} {statistics.median(got):.2f}s"
+                     for name, got in values.items() if got)

@@ -34,6 +34,7 @@ from harness.verdict.outcome import Outcome
 from harness.verdict.verdicts import Verdict
 
 CANCEL_GRACE_S = 10.0
+KEPT_INTERVALS = 4096
 
 
 def _on_node(assignment: evaluate.Assignment, run_id: str, tracker=None
@@ -84,7 +85,8 @@ class RayExecutor(Executor):
         self.remote = self.ray.remote(_on_node)
         self.run_id = uuid.uuid4().hex[:12]
         self._refs: dict = {}  # ObjectRef -> (task, grant, what the grant is based on)
-        self.intervals: list[tuple[float, float]] = []
+        self.intervals: list[tuple[float, float]] = []  # the recent ones: see _ran()
+        self._most = 0
 
     @classmethod
     def check(cls, opts: RunOptions) -> None:
@@ -111,6 +113,13 @@ class RayExecutor(Executor):
     @property
     def running(self) -> int:
         return len(self._refs)
+
+    def room(self) -> int:
+        """Twice what the nodes hold at the current ask: Ray's own queue stays fed, and the
+        driver holds no more refs than that, however large the grid."""
+        grant = min(self.policy.ask() or self.cluster.largest, self.cluster.largest)
+        holds = sum(max(1, n.threads // grant) for n in self.cluster.nodes)
+        return max(0, 2 * holds - len(self._refs))
 
     def start(self, ready: list[Task]) -> list[Task]:
         largest = self.cluster.largest
@@ -173,7 +182,7 @@ class RayExecutor(Executor):
             return outcome, node
         outcome = evaluate.receive(returned, dest)
         task.began(returned.started_at)
-        self.intervals.append((returned.started_at, returned.started_at + outcome.duration_s))
+        self._ran(returned.started_at, returned.started_at + outcome.duration_s)
         return outcome, returned.node
 
     def _where(self, task: Task) -> dict | None:
@@ -185,6 +194,15 @@ class RayExecutor(Executor):
                                 timeout=ray_nodes.LOOKUP_TIMEOUT_S)
         except self.ray.exceptions.RayError:
             return None
+
+    def _ran(self, start: float, end: float) -> None:
+        """One more attempt's interval. Past KEPT_INTERVALS the most that overlapped so far
+        is kept and only the latest intervals stay: an attempt overlaps the ones that ended
+        near it, and the driver's memory stays flat however large the grid."""
+        self.intervals.append((start, end))
+        if len(self.intervals) > KEPT_INTERVALS:
+            self._most = max(self._most, most_at_once(self.intervals))
+            self.intervals = self.intervals[-KEPT_INTERVALS // 4:]
 
     def reap(self, why: str) -> None:
         """The node-side reaper on every alive node: process trees and pids cgroups of
@@ -230,7 +248,8 @@ class RayExecutor(Executor):
         total = sum(n.threads for n in self.cluster.nodes)
         return {"executor": self.name, "cluster": self.cluster.record(), "jobs": None,
                 "cpus": int(sum(n.cpus for n in self.cluster.nodes)),
-                "max_running": most_at_once(self.intervals), "thread_caps": self.caps,
+                "max_running": max(self._most, most_at_once(self.intervals)),
+                "thread_caps": self.caps,
                 "budget": {"backend": f"ray resource '{RESOURCE}'", "limit": total,
                            "per_node": {n.name: n.threads for n in self.cluster.nodes}}}
 

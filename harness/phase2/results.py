@@ -1,8 +1,16 @@
 """What a Phase 2 run reports: one record per finished evaluation (the ledger's lines),
-and results.json = those records plus one Summary, whichever executor ran them."""
+and results.json = those records plus one Summary, whichever executor ran them.
+
+The summary is kept as running aggregates (Tally), not recomputed from every row; the
+rows of results.json are streamed from the ledger in grid order when it is written (at
+the end, and at a bounded rate while the run goes), so the runner holds no finished
+record in memory.
+"""
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -10,13 +18,24 @@ from harness.phase2.grid import Evaluation
 from harness.phase2.task import Task
 from harness.supervise.files import LaunchFiles
 from harness.verdict.outcome import Outcome
-from harness.verdict.verdicts import Verdict, tally
+from harness.verdict.verdicts import Verdict
 from harness.workload import events as ev
 
+KEPT_DURATIONS = 1000  # the longest ok evaluations' durations a run hands the plan cache
 # The keys of each evaluation in results.json (the ledger keeps the whole record).
 RESULT_KEYS = ("key", "params", "verdict", "attempts", "metrics", "duration_s", "log_dir",
                "started_at", "ended_at", "peak_threads", "score", "devices", "node",
                "cpu_s", "timing")
+
+
+SHOWN_MISSING = 20  # keys a person is shown of what did not finish; results.json has all
+
+
+def some(keys: Sequence[str]) -> str:
+    """What did not finish, for people: every key, or the first few and how many more."""
+    shown = ", ".join(keys[:SHOWN_MISSING])
+    more = len(keys) - SHOWN_MISSING
+    return f"{shown} and {more:,} more (results.json lists them)" if more > 0 else shown
 
 
 def score(metrics: dict | None, metric: str) -> float | None:
@@ -100,31 +119,75 @@ class Summary:
         return asdict(self)
 
 
-def _floor(summary: Summary, rows: list[dict]) -> None:
-    """The floor: the CPU seconds the finished evaluations needed, spread over every CPU;
-    a run's wall time over it says how much the scheduling cost."""
-    cpu = sum(r.get("cpu_s") or 0.0 for r in rows)
-    if not (summary.cpus and cpu):
-        return
-    summary.child_cpu_s = round(cpu, 2)
-    summary.floor_s = round(cpu / summary.cpus, 2)
-    summary.ratio_to_floor = round(summary.wall_s / summary.floor_s, 3)
+@dataclass
+class Tally:
+    """What the summary needs of the finished evaluations, as running aggregates: one
+    add() per finished evaluation, whatever the grid's size."""
+
+    metric: str
+    by_verdict: dict[str, int] = field(default_factory=dict)  # in the order first seen
+    attempts_total: int = 0
+    cpu_s: float = 0.0
+    best: dict | None = None  # key, params, score of the best-scoring ok evaluation
+    best_index: int = -1  # a tie goes to the one first in the grid
+    ok_peak: int = 0  # the largest peak of an ok evaluation
+    ok_wall_s: float = 0.0  # the sum of ok evaluations' durations (the mean for ordering)
+    finished: int = 0
+    _slowest: list[tuple[float, str]] = field(default_factory=list)  # a min-heap, bounded
+
+    def add(self, row: dict) -> None:
+        verdict = str(row["verdict"])
+        self.finished += 1
+        self.by_verdict[verdict] = self.by_verdict.get(verdict, 0) + 1
+        self.attempts_total += row["attempts"]
+        self.cpu_s += row.get("cpu_s") or 0.0
+        if verdict != Verdict.OK:
+            return
+        self.ok_peak = max(self.ok_peak, row.get("peak_threads") or 0)
+        took = row.get("duration_s") or 0.0
+        self.ok_wall_s += took
+        if len(self._slowest) < KEPT_DURATIONS:
+            heapq.heappush(self._slowest, (took, row["key"]))
+        elif took > self._slowest[0][0]:
+            heapq.heapreplace(self._slowest, (took, row["key"]))
+        score_, index = row.get("score"), row.get("index", 0)
+        if score_ is not None and (self.best is None or (score_, -index) >
+                                   (self.best["score"], -self.best_index)):
+            self.best = {"key": row["key"], "params": row["params"], "score": score_}
+            self.best_index = index
+
+    @property
+    def ok(self) -> int:
+        return self.by_verdict.get(Verdict.OK, 0)
+
+    @property
+    def ok_mean_s(self) -> float | None:
+        return self.ok_wall_s / self.ok if self.ok else None
+
+    def slowest(self) -> list[tuple[str, float]]:
+        """(key, seconds) of the longest ok evaluations (at most KEPT_DURATIONS): what the
+        plan cache keeps so that the next run starts them first."""
+        return [(key, took) for took, key in sorted(self._slowest, reverse=True)]
 
 
-def results(evaluations: list[Evaluation], finished: dict[str, dict], *, strategy: str,
-            metric: str, wall_s: float, facts: dict) -> dict:
-    """results.json: the finished evaluations in grid order, and the summary."""
-    rows = [finished[e.key] for e in evaluations if e.key in finished]
-    scored = [r for r in rows if r["verdict"] == Verdict.OK and r.get("score") is not None]
-    best = max(scored, key=lambda r: r["score"], default=None)
-    by_verdict = tally(r["verdict"] for r in rows)
-    summary = Summary(
-        strategy=strategy, total=len(evaluations), finished=len(rows),
-        missing=[e.key for e in evaluations if e.key not in finished],
-        ok=by_verdict.get(Verdict.OK, 0), by_verdict=by_verdict,
-        attempts_total=sum(r["attempts"] for r in rows), metric=metric,
-        best=best and {"key": best["key"], "params": best["params"], "score": best["score"]},
-        wall_s=round(wall_s, 3), **facts)
-    _floor(summary, rows)
-    return {"evaluations": [{k: row.get(k) for k in RESULT_KEYS} for row in rows],
-            "summary": summary.record()}
+def summary(tally: Tally, evaluations: Sequence[Evaluation], finished: Callable[[int], bool], *,
+            strategy: str, wall_s: float, facts: dict) -> Summary:
+    """The summary from the running aggregates; the missing keys are the one pass over
+    the grid it costs."""
+    made = Summary(
+        strategy=strategy, total=len(evaluations), finished=tally.finished,
+        missing=[e.key for e in evaluations if not finished(e.index)], ok=tally.ok,
+        by_verdict=dict(tally.by_verdict), attempts_total=tally.attempts_total,
+        metric=tally.metric, best=tally.best, wall_s=round(wall_s, 3), **facts)
+    if made.cpus and tally.cpu_s:
+        # The floor: the CPU seconds the finished evaluations needed, spread over every
+        # CPU; a run's wall time over it says how much the scheduling cost.
+        made.child_cpu_s = round(tally.cpu_s, 2)
+        made.floor_s = round(tally.cpu_s / made.cpus, 2)
+        made.ratio_to_floor = round(made.wall_s * made.cpus / tally.cpu_s, 3)
+    return made
+
+
+def result_row(row: dict) -> dict:
+    """One evaluation as results.json shows it (the ledger keeps the whole record)."""
+    return {k: row.get(k) for k in RESULT_KEYS}

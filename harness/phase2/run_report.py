@@ -1,24 +1,26 @@
 """OUT/report.html for a Phase 2 run: a Gantt of evaluations and their attempts, the
 budget's tasks in use with the admission decisions, the best configuration and where
-the time went. Rewritten while the run goes (at most every REFRESH_S) and at its end."""
+the time went. Past GANTT_ROWS evaluations, an occupancy view and the slowest, best and
+failed ones instead, so the page stays small for any grid. Rewritten while the run goes
+(snapshots.py) and at its end."""
 
 from __future__ import annotations
 
+import heapq
 import statistics
 import sys
 import time
+from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 
 from harness import untrusted
 from harness.phase2.progress import TIMING_NAMES
+from harness.phase2.results import some
 from harness.phase2.task import ATTEMPT_GLOB
 from harness.report import pages, plots
 from harness.supervise import samples
 from harness.verdict.verdicts import Verdict
-
-REFRESH_S = 30.0  # a render costs ~0.15 CPU-s (0.5 more for the first import): the
-# children need the CPUs more
 
 
 def _attempts(out: Path) -> list[tuple[str, dict]]:
@@ -93,42 +95,74 @@ def _summary(summary: dict) -> str:
                f"{escape(summary['metric'])} = {best['score']:.4f}</p>" if best else "")
             + (f"<p><b>interrupted</b>: {escape(summary['interrupted'])}</p>"
                if summary.get("interrupted") else "")
-            + (f"<p>not finished: {escape(', '.join(summary['missing']))}</p>"
+            + (f"<p>not finished: {escape(some(summary['missing']))}</p>"
                if summary.get("missing") else ""))
 
 
-def write(out: Path, results: dict, decided_at: list[float]) -> Path:
+GANTT_ROWS = 300  # past this many evaluations: occupancy, and the ones that matter listed
+LISTED = 20  # slowest, best; failed ones up to 3x this
+
+
+def _picked(evaluations: Iterable[dict], occ: plots.Occupancy
+            ) -> tuple[list[dict], list[dict], list[dict], int]:
+    """(slowest, best, failed, how many failed) of a large grid, in one streamed pass that
+    also feeds the occupancy view."""
+    slowest: list[tuple[float, int, dict]] = []
+    best: list[tuple[float, int, dict]] = []
+    failed: list[dict] = []
+    n_failed = 0
+    for i, e in enumerate(evaluations):
+        if e.get("started_at") and e.get("ended_at"):
+            occ.add(e["started_at"], e["ended_at"])
+        heap = (e.get("duration_s") or 0.0, i, e)
+        (heapq.heappush if len(slowest) < LISTED else heapq.heappushpop)(slowest, heap)
+        if e["verdict"] != Verdict.OK:
+            n_failed += 1
+            if len(failed) < 3 * LISTED:
+                failed.append(e)
+        elif e.get("score") is not None:
+            pick = (e["score"], i, e)
+            (heapq.heappush if len(best) < LISTED else heapq.heappushpop)(best, pick)
+    return ([e for *_, e in sorted(slowest, reverse=True)],
+            [e for *_, e in sorted(best, reverse=True)], failed, n_failed)
+
+
+def _large(results: dict, start: float) -> str:
+    """A grid too large for a row per evaluation: occupancy over time, then the slowest,
+    the best and the failed (every row is in results.json)."""
+    occ = plots.Occupancy(start, results["summary"]["wall_s"])
+    slowest, best, failed, n_failed = _picked(results["evaluations"], occ)
+    more = f" (the first {len(failed)} of {n_failed})" if n_failed > len(failed) else ""
+    return (plots.occupancy(occ)
+            + "<p>every evaluation is in results.json and ledger.jsonl; the budget's tasks "
+              "in use are in each evaluation's samples.jsonl</p>"
+            + f"<h2>Failed{more}</h2>" + (_timing_table(failed) if failed else "<p>none</p>")
+            + f"<h2>Slowest {len(slowest)}</h2>" + _timing_table(slowest)
+            + f"<h2>Best {len(best)}</h2>" + _timing_table(best))
+
+
+def write(out: Path, results: dict, decisions: list[tuple[float, str]]) -> Path:
     summary = results["summary"]
     start = summary.get("started_at") or time.time()
-    attempts = _attempts(out)
-    decisions = list(zip(decided_at, summary.get("decisions", []), strict=False))
     listed = "".join(f"<li>{escape(d)}</li>" for _, d in decisions)
-    budget = (summary.get("budget") or {}).get("limit")
-    body = (_summary(summary) + pages.legend()
-            + plots.gantt(_bars(attempts, start), start)
-            + plots.budget_use(_in_use(attempts), budget, decisions, start)
-            + f"<h2>Decisions</h2><ol>{listed}</ol><h2>Where the time went</h2>"
-            + _timing_table(results["evaluations"]))
+    if summary.get("finished", 0) > GANTT_ROWS:
+        middle = _large(results, start)
+    else:
+        attempts = _attempts(out)
+        budget = (summary.get("budget") or {}).get("limit")
+        middle = (plots.gantt(_bars(attempts, start), start)
+                  + plots.budget_use(_in_use(attempts), budget, decisions, start)
+                  + "<h2>Where the time went</h2>" + _timing_table(results["evaluations"]))
+    body = (_summary(summary) + pages.legend() + middle
+            + f"<h2>Decisions</h2><ol>{listed}</ol>")
     return pages.write(out / "report.html", pages.page("Phase 2 run", body))
 
 
-def write_or_say(out: Path, results: dict, decided_at: list[float]) -> None:
+def write_or_say(out: Path, results: dict, decisions: list[tuple[float, str]]) -> None:
     """write(), but a report that cannot be drawn is one line on stderr, not a failed run:
     results.json and the ledger are already written, and they are what counts."""
     try:
-        write(out, results, decided_at)
+        write(out, results, decisions)
     except Exception as exc:  # a view must never turn a finished grid into an error
         print(f"phase2: {out / 'report.html'} not written: {type(exc).__name__}: {exc}",
               file=sys.stderr)
-
-
-class Refresher:
-    """Rewrites the report while the run goes, at most every REFRESH_S."""
-
-    def __init__(self, out: Path) -> None:
-        self.out, self._next = out, time.monotonic() + REFRESH_S
-
-    def maybe(self, results: dict, decided_at: list[float]) -> None:
-        if time.monotonic() >= self._next:
-            write_or_say(self.out, results, decided_at)
-            self._next = time.monotonic() + REFRESH_S

@@ -8,7 +8,6 @@ and concurrency the runner would use, with the reasoning.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from harness.errors import InputError
@@ -17,22 +16,24 @@ from harness.launch.condition import Condition
 from harness.launch.group import Launch, LaunchGroup
 from harness.phase2 import executor as executors
 from harness.phase2 import grid as grids
-from harness.phase2 import plan_cache, run_report
+from harness.phase2 import plan_cache
 from harness.phase2 import planning as plans
 from harness.phase2.executor import Attempt, Executor
-from harness.phase2.ledger import Ledger
+from harness.phase2.ledger import DECISIONS_FILE, Ledger
 from harness.phase2.options import DEFAULT_METRIC, RunOptions
 from harness.phase2.policy import RetryPolicy
 from harness.phase2.progress import Reporter
-from harness.phase2.results import record, results
+from harness.phase2.results import Tally, record
 from harness.phase2.schedule import schedule
+from harness.phase2.snapshots import Snapshots
 from harness.phase2.strategy import STRATEGIES
 from harness.phase2.task import Task
 from harness.supervise.files import LaunchFiles
 from harness.verdict.verdicts import Verdict
 
 
-def prepare(template: list[str] | None, grid: list[dict] | None, opts: RunOptions
+def prepare(template: list[str] | None, grid: list[dict] | None, opts: RunOptions,
+            kind: type[Executor] | None = None
             ) -> tuple[list[str], list[grids.Evaluation], type[Executor]]:
     """Validate everything a run needs before anything launches (InputError)."""
     if opts.strategy not in STRATEGIES:
@@ -43,35 +44,30 @@ def prepare(template: list[str] | None, grid: list[dict] | None, opts: RunOption
     grids.check(template, grid)
     evaluations = grids.evaluations(grid, opts.max_evals)
     launch.check_command(grids.render(template, evaluations[0]))
-    kind = executors.load(opts.executor)
+    kind = kind or executors.load(opts.executor)
     kind.check(opts)
     Condition(parent_tf=opts.parent_tf, env=opts.env, unset=opts.unset)  # validates
     return template, evaluations, kind
 
 
-def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -> dict:
-    template, evaluations, kind = prepare(template, grid, opts)
+def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions,
+        kind: type[Executor] | None = None) -> dict:
+    """The grid's evaluations through the executor opts.executor names (or `kind`, an
+    Executor class of the caller's own), to results.json; the results, whose evaluations
+    are read from the ledger as they are iterated."""
+    template, evaluations, kind = prepare(template, grid, opts, kind)
     policy = RetryPolicy(retries=STRATEGIES[opts.strategy].retries)
     with kind.open(opts, template, policy) as executor:  # refusals come before OUT exists
-        identity = {"template": template, "grid": [e.params for e in evaluations],
+        identity = {"template": template, "grid": evaluations.params,
                     "strategy": opts.strategy}
         ledger = Ledger.open(Path(opts.out), identity, opts.resume)
-        done = {k: r for k, r in ledger.finished.items()
-                if not (opts.retry_failed and r["verdict"] != Verdict.OK)}
-        todo = [Task(e, grids.render(template, e)) for e in evaluations if e.key not in done]
+        policy.log.stream_to(Path(opts.out) / DECISIONS_FILE)
+        tally = _tally_of(ledger, opts)
+        todo = [i for i in range(len(evaluations)) if not ledger.has(i)]
         if STRATEGIES[opts.strategy].admission == "budget":
-            _prepare_policy(policy, opts, template, executor.caps, done)
-            todo = _longest_first(todo, opts, template, executor.caps)
-        t0, started_at = time.monotonic(), time.time()
-        refresher = run_report.Refresher(Path(opts.out))
-
-        def snapshot(interrupted: str | None = None) -> dict:
-            facts = {**executor.facts(), "per_child_need": policy.need.value,
-                     "decisions": policy.decisions, "interrupted": interrupted,
-                     "started_at": started_at}
-            return results(evaluations, done, strategy=opts.strategy, metric=opts.metric,
-                           wall_s=time.monotonic() - t0, facts=facts)
-
+            _prepare_policy(policy, opts, template, executor.caps, tally)
+            todo = _longest_first(todo, evaluations, opts, template, executor.caps)
+        snaps = Snapshots(Path(opts.out), ledger, tally, policy, executor, evaluations, opts)
         facts = executor.facts()
         with Reporter(len(evaluations), len(evaluations) - len(todo), live=opts.live,
                       cpus=facts.get("cpus"), jobs=facts.get("jobs")) as report:
@@ -79,70 +75,76 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -
             def finish(attempt: Attempt) -> None:
                 row = record(attempt.task, attempt.outcome, opts.metric, attempt.node)
                 ledger.append(row)
-                done[row["key"]] = row
+                tally.add(row)
                 report.finished(row["key"], row["verdict"], row["duration_s"], row["score"],
                                 row["cpu_s"])
-                now = snapshot()
-                ledger.write_results(now)
-                refresher.maybe(now, policy.decided_at)
+                snaps.maybe()
 
             def attempted(attempt: Attempt) -> None:
                 report.attempt(attempt.task.evaluation.key, attempt.task.attempts,
                                attempt.outcome.verdict)
 
-            interrupted = schedule(executor, policy, todo, finish, attempted, opts.deadline_s)
-        final = snapshot(interrupted)
-    peaks = _ok_peaks(done)
-    if STRATEGIES[opts.strategy].admission == "budget" and peaks:
-        took = {r["key"]: r["duration_s"] for r in done.values() if r["verdict"] == Verdict.OK}
-        _remember(opts, template, final["summary"]["thread_caps"], max(peaks), took)
-    ledger.write_results(final)
-    run_report.write_or_say(Path(opts.out), final, policy.decided_at)  # after the wall time
-    return final
+            tasks = (Task(e, grids.render(template, e)) for e in map(evaluations.__getitem__,
+                                                                       todo))
+            interrupted = schedule(executor, policy, tasks, finish, attempted, opts.deadline_s,
+                                   size=len(todo))
+        final = snaps.summary(interrupted)
+    if STRATEGIES[opts.strategy].admission == "budget" and tally.ok_peak:
+        _remember(opts, template, final["thread_caps"], tally)
+    return snaps.write(final)  # the report after the wall time
 
 
-def _ok_peaks(done: dict[str, dict]) -> list[int]:
-    return [r["peak_threads"] for r in done.values() if r["verdict"] == Verdict.OK]
+def _tally_of(ledger: Ledger, opts: RunOptions) -> Tally:
+    """The running aggregates of what finished before (--resume); with --retry-failed,
+    what did not end ok runs again and its old line no longer counts."""
+    tally = Tally(opts.metric)
+    for row in ledger.rows():
+        if opts.retry_failed and row["verdict"] != Verdict.OK:
+            ledger.forget(row["index"])
+        else:
+            tally.add(row)
+    return tally
 
 
 def _prepare_policy(policy: RetryPolicy, opts: RunOptions, template: list[str],
-                    caps: dict[str, str], done: dict[str, dict]) -> None:
+                    caps: dict[str, str], tally: Tally) -> None:
     """The need from this command's peak measured before, else a prior that errs large.
     Another command's peak is never evidence about this one: a small one would make a
     grant every child of this command dies in."""
-    policy.seed(*_prior_peak(opts, template, caps, done))
+    policy.seed(*_prior_peak(opts, template, caps, tally))
     if policy.need.value is None:
         policy.assume(plans.default_peak(caps), "a default for a thread-capped TF child: "
                       f"{plans.DEFAULT_PEAK_BASE} threads plus its pools")
 
 
-def _longest_first(todo: list[Task], opts: RunOptions, template: list[str],
-                   caps: dict[str, str]) -> list[Task]:
+def _longest_first(todo: list[int], evaluations: grids.Evaluations, opts: RunOptions,
+                   template: list[str], caps: dict[str, str]) -> list[int]:
     """Evaluations known (plan cache) to take longer first, so the run's tail is short;
-    unknown ones count as the mean of the known."""
-    took = plan_cache.durations(template, caps) if opts.plan_cache else {}
+    unknown ones count as the mean."""
+    took, mean = plan_cache.durations(template, caps) if opts.plan_cache else ({}, None)
     if not took:
         return todo
-    mean = sum(took.values()) / len(took)
-    return sorted(todo, key=lambda t: -took.get(t.evaluation.key, mean))
+    mean = mean if mean is not None else sum(took.values()) / len(took)
+    return sorted(todo, key=lambda i: -took.get(evaluations[i].key, mean))
 
 
 def _prior_peak(opts: RunOptions, template: list[str], caps: dict[str, str],
-                done: dict[str, dict]) -> tuple[int | None, str]:
+                tally: Tally) -> tuple[int | None, str]:
     """A peak known before this run: finished evaluations (resume), a plan in --out, or
     the plan cache (unless --no-plan-cache); and where it comes from."""
-    if peaks := _ok_peaks(done):
-        return max(peaks), "this --out"
+    if tally.ok_peak:
+        return tally.ok_peak, "this --out"
     if peak := plans.load_measurement(Path(opts.out), template, caps):
         return peak, "this --out"
     return (plan_cache.load(template, caps) if opts.plan_cache else None), "the plan cache"
 
 
-def _remember(opts: RunOptions, template: list[str], caps: dict[str, str], peak: int,
-              took: dict[str, float] | None = None) -> None:
-    plans.save_measurement(Path(opts.out), template, caps, peak)
+def _remember(opts: RunOptions, template: list[str], caps: dict[str, str],
+              tally: Tally) -> None:
+    plans.save_measurement(Path(opts.out), template, caps, tally.ok_peak)
     if opts.plan_cache:
-        plan_cache.save(template, caps, peak, took)
+        plan_cache.save(template, caps, tally.ok_peak, dict(tally.slowest()),
+                        tally.ok_mean_s)
 
 
 def plan(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -> plans.Plan:

@@ -1,14 +1,22 @@
 """Scheduling: the one loop that drives any executor through the contract.
 
-Start what the executor admits, collect the attempts that ended, let the retry
-policy decide (final, or queued again after a back-off), until nothing is queued
-or running. Ctrl-C / SIGTERM stops every running attempt and is recorded.
+Offer the executor what may start (retries whose back-off is over first, then the next
+tasks of the queue, no more than it has room for), collect the attempts that ended, let
+the retry policy decide (final, or queued again after a back-off), until nothing is
+queued or running. Ctrl-C / SIGTERM stops every running attempt and is recorded.
+
+Each tick costs what the executor has room for, not what is queued: the queue is a
+lazy iterator (a grid of 100,000 evaluations makes its tasks as they are offered) and
+retries wait in a heap by the time their back-off ends.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 
 from harness.phase2.executor import Executor
 from harness.phase2.policy import RetryPolicy
@@ -18,30 +26,67 @@ TICK_S = 0.25  # the runner samples less often than the repro harness: it needs 
 # long-lived TF pools, not of every transient thread, and its children need the CPU
 
 
-def schedule(executor: Executor, policy: RetryPolicy, tasks: list[Task],
+class Queue:
+    """What waits to start: tasks pulled from the grid but not started (the front, in
+    order: retries that are due come first), the rest of the grid (lazily), and retries
+    still waiting out their back-off (a heap by the time it ends)."""
+
+    def __init__(self, tasks: Iterable[Task], size: int | None = None) -> None:
+        self._fresh: Iterator[Task] = iter(tasks)
+        self._left = size if size is not None else len(tasks)  # type: ignore[arg-type]
+        self._front: deque[Task] = deque()
+        self._waiting: list[tuple[float, int, Task]] = []
+        self._seq = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._front) + len(self._waiting) + self._left
+
+    def offer(self, room: int, now: float) -> list[Task]:
+        """Up to `room` tasks that may start now, in order."""
+        while self._waiting and self._waiting[0][0] <= now:
+            self._front.appendleft(heapq.heappop(self._waiting)[2])
+        while len(self._front) < room and self._left:
+            self._front.append(next(self._fresh))
+            self._left -= 1
+        return list(itertools.islice(self._front, max(0, room)))
+
+    def started(self, tasks: list[Task]) -> None:
+        ids = {id(t) for t in tasks}
+        self._front = deque(t for t in self._front if id(t) not in ids)
+
+    def again(self, task: Task, now: float) -> None:
+        """A task the policy runs again: first in line once its back-off is over."""
+        if task.not_before <= now:
+            self._front.appendleft(task)
+        else:
+            heapq.heappush(self._waiting, (task.not_before, next(self._seq), task))
+
+
+def schedule(executor: Executor, policy: RetryPolicy, tasks: Iterable[Task],
              on_finish: Callable[[Attempt], None],
              on_attempt: Callable[[Attempt], None] | None = None,
-             deadline_s: float | None = None) -> str | None:
+             deadline_s: float | None = None, size: int | None = None) -> str | None:
     """Run every task to a final attempt, or until deadline_s from now; the interrupt
     reason, or None. What is left (queued, or stopped at the deadline) is not finished:
-    --resume runs it."""
-    queue = list(tasks)
+    --resume runs it. `size`: how many tasks `tasks` yields, where it is a lazy iterable."""
+    queue = Queue(tasks, size)
     deadline = time.monotonic() + deadline_s if deadline_s else None
     try:
-        while queue or executor.running:
+        while len(queue) or executor.running:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 reason = (f"deadline of {deadline_s:g} s reached: {executor.running} running "
                           f"stopped, {len(queue)} queued left for --resume")
                 executor.stop(reason)
                 return reason
-            started = {id(t) for t in executor.start([t for t in queue if t.not_before <= now])}
-            queue = [t for t in queue if id(t) not in started]
+            offered = queue.offer(executor.room(), now)
+            if offered:
+                queue.started(executor.start(offered))
             for attempt in executor.poll(TICK_S):
                 if on_attempt:
                     on_attempt(attempt)
-                if policy.settle(attempt):  # first in line: it started before the rest
-                    queue.insert(0, attempt.task)
+                if policy.settle(attempt):
+                    queue.again(attempt.task, time.monotonic())
                 else:
                     on_finish(attempt)
     except KeyboardInterrupt as exc:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt
@@ -146,4 +147,46 @@ def budget_use(points: Sequence[tuple[float, int]], budget: int | None,
     ax.set(xlabel="seconds since the run started", ylabel="tasks", ylim=(0, top * 1.15),
            title="the budget: tasks in use, and admission decisions (numbered)")
     ax.legend(loc="lower right", fontsize=7)
+    return _svg(fig)
+
+
+OCCUPANCY_BINS = 400  # however many evaluations: the picture (and the page) stays small
+
+
+class Occupancy:
+    """How many evaluations ran at once, as the mean over each of OCCUPANCY_BINS steps of
+    the run: fed one evaluation at a time, OCCUPANCY_BINS numbers whatever the grid."""
+
+    def __init__(self, t0: float, span_s: float) -> None:
+        self.t0, self.width = t0, max(span_s, 1e-9) / OCCUPANCY_BINS
+        self.busy = np.zeros(OCCUPANCY_BINS)  # evaluation-steps spent running in each
+        self.count = 0
+
+    def add(self, start: float, end: float) -> None:
+        """One evaluation's run, clipped to the span (a resumed run's earlier ones start
+        before it)."""
+        a = min(max((start - self.t0) / self.width, 0.0), OCCUPANCY_BINS)
+        b = min(max((end - self.t0) / self.width, a), OCCUPANCY_BINS)
+        self.count += 1
+        first, last = int(a), min(int(b), OCCUPANCY_BINS - 1)
+        if first >= OCCUPANCY_BINS:
+            return
+        if first == last:
+            self.busy[first] += b - a
+            return
+        self.busy[first] += first + 1 - a
+        self.busy[first + 1:last] += 1.0
+        self.busy[last] += b - last
+
+
+def occupancy(occ: Occupancy) -> str:
+    """The Gantt of a grid too large for a row per evaluation: how many ran at once."""
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 2.6))
+    ax.fill_between([i * occ.width for i in range(OCCUPANCY_BINS + 1)],
+                    [*occ.busy, occ.busy[-1]], step="post", color=Verdict.OK.color,
+                    alpha=0.7, gid="occupancy")
+    ax.set(xlabel="seconds since the run started",
+           ylabel="evaluations at once",
+           title=f"{occ.count} evaluations: how many ran at once "
+                 f"(the mean over each {occ.width:.3g} s)")
     return _svg(fig)

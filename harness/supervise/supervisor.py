@@ -51,6 +51,10 @@ class Supervisor:
         watch.begin(time.monotonic())
         self.watches.append(watch)
 
+    def forget(self, watch: Watch) -> None:
+        """A finished launch whose outcome is built: no longer watched or kept."""
+        self.watches.remove(watch)
+
     def tick(self) -> list[Watch]:
         """One sampling round; returns the launches that finished in it."""
         now = time.monotonic()

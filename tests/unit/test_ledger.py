@@ -5,14 +5,14 @@ import json
 import pytest
 
 from harness.errors import InputError
-from harness.phase2.ledger import Ledger, read
+from harness.phase2.ledger import Ledger
 
 IDENTITY = {"template": ["x", "{a}"], "grid": [{"a": 1}, {"a": 2}], "strategy": "runner"}
 
 
-def _row(key: str, verdict: str) -> dict:
+def _row(key: str, verdict: str, index: int = 0) -> dict:
     """A finished evaluation's record, as the runner appends it."""
-    return {"key": key, "params": {"a": 1}, "verdict": verdict, "attempts": 1,
+    return {"key": key, "index": index, "params": {"a": 1}, "verdict": verdict, "attempts": 1,
             "attempt_verdicts": [verdict], "duration_s": 1.5, "started_at": 1.0e9,
             "peak_threads": 12, "cpu_s": 1.2}
 
@@ -23,7 +23,15 @@ def test_append_is_durable_and_resume_reads_it(tmp_path):
     with open(tmp_path / "ledger.jsonl", "a") as f:
         f.write('{"key": "0001-b", "verd')  # a runner killed mid-write
     again = Ledger.open(tmp_path, IDENTITY, resume=True)
-    assert list(again.finished) == ["0000-a"]
+    assert again.has(0) and not again.has(1)
+    assert [r["key"] for r in again.rows()] == ["0000-a"]
+
+
+def test_run_json_is_the_identity_streamed(tmp_path):
+    """run.json is written entry by entry (a grid of 100,000 is never one string) and is
+    still one JSON object that --resume compares."""
+    Ledger.open(tmp_path, IDENTITY, resume=False)
+    assert json.loads((tmp_path / "run.json").read_text()) == IDENTITY
 
 
 def test_existing_run_needs_resume(tmp_path):
@@ -46,15 +54,35 @@ def test_unwritable_out(tmp_path):
 
 
 def test_later_records_win(tmp_path):
-    path = tmp_path / "ledger.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in (
-        _row("k", "thread_exhaustion"), _row("k", "ok"))))
-    assert read(path)["k"]["verdict"] == "ok"
+    """--retry-failed appends a second line for an evaluation: the later one counts, in
+    this run and after a resume."""
+    ledger = Ledger.open(tmp_path, IDENTITY, resume=False)
+    ledger.append(_row("0000-a", "thread_exhaustion"))
+    ledger.append(_row("0001-b", "ok", index=1))
+    ledger.append(_row("0000-a", "ok"))
+    assert ledger.row(0)["verdict"] == "ok"
+    again = Ledger.open(tmp_path, IDENTITY, resume=True)
+    assert [(r["key"], r["verdict"]) for r in again.rows()] == [("0000-a", "ok"),
+                                                                 ("0001-b", "ok")]
 
 
 def test_results_are_written_atomically_and_redacted(tmp_path, monkeypatch):
     monkeypatch.setenv("SERVICE_TOKEN", "abcdef123")
     ledger = Ledger.open(tmp_path, IDENTITY, resume=False)
-    ledger.write_results({"evaluations": [], "summary": {"note": "abcdef123"}})
+    ledger.write_results({"note": "abcdef123"})
     assert "abcdef123" not in (tmp_path / "results.json").read_text()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("torn", ['{"key": "0001-b", "verd', None])
+def test_a_resumed_ledger_appends_on_a_line_of_its_own(tmp_path, torn):
+    """A line torn by a kill (or whole but for its newline) never swallows the next
+    append: the ledger resumes again after it."""
+    ledger = Ledger.open(tmp_path, IDENTITY, resume=False)
+    ledger.append(_row("0000-a", "ok"))
+    with open(tmp_path / "ledger.jsonl", "a") as f:
+        f.write(torn or json.dumps(_row("0001-b", "crash", index=1)))
+    Ledger.open(tmp_path, IDENTITY, resume=True).append(_row("0001-b", "ok", index=1))
+    again = Ledger.open(tmp_path, IDENTITY, resume=True)
+    assert [(r["key"], r["verdict"]) for r in again.rows()] == [("0000-a", "ok"),
+                                                                 ("0001-b", "ok")]

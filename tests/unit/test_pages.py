@@ -135,7 +135,8 @@ def test_a_run_stopped_before_any_attempt_still_gets_its_report(tmp_path):
                "max_running": 0, "per_child_need": None, "metric": "score", "best": None,
                "interrupted": "SIGTERM", "missing": ["0000-k", "0001-k"],
                "decisions": ["a decision"], "budget": None, "started_at": 1.0}
-    page = run_report.write(tmp_path, {"evaluations": [], "summary": summary}, [1.5])
+    page = run_report.write(tmp_path, {"evaluations": [], "summary": summary},
+                            [(1.5, "a decision")])
     found = parse(page)
     assert found.svgs == 2 and "budget-line" in found.ids and "decision-0" in found.ids
     assert "SIGTERM" in page.read_text()

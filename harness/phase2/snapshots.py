@@ -1,0 +1,84 @@
+"""Snapshots of a Phase 2 run for people and machines: results.json and report.html,
+written at a bounded rate while the run goes (at most every REFRESH_S) and once at its
+end, never once per evaluation. The ledger is the record in between."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from harness.phase2 import results as made
+from harness.phase2.executor import Executor
+from harness.phase2.grid import Evaluation
+from harness.phase2.ledger import Ledger
+from harness.phase2.options import RunOptions
+from harness.phase2.policy import RetryPolicy
+
+REFRESH_S = 30.0  # a results.json and a report are O(grid); the children need the CPUs
+
+
+class LedgerEvaluations(Sequence):
+    """results.json's evaluations, in grid order, read from the ledger when iterated:
+    a run's results hold no finished record in memory however large its grid."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._indices: list[int] | None = None
+
+    def __iter__(self) -> Iterator[dict]:
+        return (made.result_row(row) for row in self._ledger.rows())
+
+    def __len__(self) -> int:
+        if self._indices is None:
+            self._indices = self._ledger.indices()
+        return len(self._indices)
+
+    def __getitem__(self, item):  # type: ignore[override]
+        if isinstance(item, slice):
+            return list(itertools.islice(self, *item.indices(len(self))))
+        if item < 0:
+            item += len(self)
+        row = next(itertools.islice(self, item, None), None)
+        if row is None:
+            raise IndexError(item)
+        return row
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+
+class Snapshots:
+    """What a run shows of itself, from its running aggregates and its ledger."""
+
+    def __init__(self, out: Path, ledger: Ledger, tally: made.Tally, policy: RetryPolicy,
+                 executor: Executor, evaluations: Sequence[Evaluation], opts: RunOptions) -> None:
+        self.out, self.ledger, self.tally, self.policy = out, ledger, tally, policy
+        self.executor, self.evaluations, self.opts = executor, evaluations, opts
+        self.t0, self.started_at = time.monotonic(), time.time()
+        self._next = self.t0 + REFRESH_S
+
+    def summary(self, interrupted: str | None = None) -> dict:
+        facts = {**self.executor.facts(), "per_child_need": self.policy.need.value,
+                 "decisions": [text for _, text in self.policy.log.shown()],
+                 "interrupted": interrupted, "started_at": self.started_at}
+        return made.summary(self.tally, self.evaluations, self.ledger.has,
+                            strategy=self.opts.strategy, wall_s=time.monotonic() - self.t0,
+                            facts=facts).record()
+
+    def maybe(self) -> None:
+        """A snapshot, where the last is older than REFRESH_S."""
+        if time.monotonic() >= self._next:
+            self.write(self.summary())
+            self._next = time.monotonic() + REFRESH_S
+
+    def write(self, summary: dict) -> dict:
+        """results.json, then the report (a view: one that cannot be drawn is a line on
+        stderr); the results, whose evaluations stream from the ledger."""
+        from harness.phase2 import run_report  # matplotlib: not for a run that is refused
+
+        self.ledger.write_results(summary)
+        results = {"evaluations": LedgerEvaluations(self.ledger), "summary": summary}
+        run_report.write_or_say(self.out, results, self.policy.log.shown())
+        return results

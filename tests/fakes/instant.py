@@ -1,0 +1,72 @@
+"""An executor whose attempts end the moment they start: the runner's own cost (policy,
+ledger, summary, results.json, report) with no child at all. For tests of what the runner
+computes and for `bench/scale.py`; the children it stands in for are tested elsewhere.
+
+    runner.run(template, grid, opts, kind=instant(outcome_of))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+
+from harness.phase2.executor import Attempt, Executor
+from harness.phase2.task import Task
+from harness.verdict.outcome import Outcome
+
+
+def ok_scored(task: Task) -> dict:
+    """Every attempt ok, with a score that repeats (ties) across the grid."""
+    return {"verdict": "ok", "metrics": {"cv_score_mean": (task.evaluation.index % 97) / 97}}
+
+
+def instant(outcome_of: Callable[[Task], dict] = ok_scored, slots: int = 2) -> type[Executor]:
+    """An Executor class whose attempt of a task ends at once as outcome_of(task) says
+    (the fields of an outcome record: verdict, metrics, duration_s, cpu_s, ...)."""
+
+    class Instant(Executor):
+        name, caps = "instant", {}
+
+        def __init__(self, policy) -> None:
+            super().__init__(policy)
+            self._running: list[Task] = []
+
+        @classmethod
+        def check(cls, opts) -> None:
+            pass
+
+        @classmethod
+        @contextmanager
+        def open(cls, opts, template, policy):
+            yield cls(policy)
+
+        @property
+        def running(self) -> int:
+            return len(self._running)
+
+        def room(self) -> int:
+            return slots - len(self._running)
+
+        def start(self, ready: list[Task]) -> list[Task]:
+            started = ready[:self.room()]
+            for task in started:
+                task.attempts += 1
+                task.began()
+            self._running += started
+            return started
+
+        def poll(self, timeout_s: float) -> list[Attempt]:
+            done, self._running = self._running, []
+            return [Attempt(t, Outcome.from_record({
+                "method": "instant", "condition": "test", "log_dir": "", "peak_threads": 5,
+                "duration_s": 0.001, "cpu_s": 0.001, **outcome_of(t)}), "here")
+                for t in done]
+
+        def stop(self, reason: str) -> None:
+            self._running = []
+
+        def facts(self) -> dict:
+            return {"executor": self.name, "cluster": None, "cpus": 2, "jobs": slots,
+                    "max_running": slots, "thread_caps": {}, "budget": None}
+
+    return Instant
