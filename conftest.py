@@ -30,6 +30,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 _CELLS: list = []  # CellRecord
+_STARTED = [time.monotonic()]  # the session's start: the matrix's wall time is from it
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _STARTED[0] = time.monotonic()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -49,9 +54,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     from rich.console import Console
 
     from harness.repro.pages import write_repro
-    from harness.repro.report import matrix_legend, matrix_report, matrix_table, write_matrix
+    from harness.repro.report import (
+        floor_line,
+        matrix_legend,
+        matrix_report,
+        matrix_table,
+        write_matrix,
+    )
 
-    report = matrix_report(_CELLS)
+    report = matrix_report(_CELLS, wall_s=time.monotonic() - _STARTED[0])
     out = Path(config.getoption("--repro-report"))
     json_path, md_path = write_matrix(report, out)
     html_path = write_repro(report, out)
@@ -60,6 +71,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     console.print(matrix_legend(report), highlight=False)
     for line in report["findings"]:
         console.print(f"- {line}", highlight=False)
+    console.print(floor_line(report["floor"]), highlight=False)
     console.print(f"report: {html_path} ({json_path}, {md_path})", highlight=False)
 
 

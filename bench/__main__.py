@@ -1,4 +1,5 @@
-"""python -m bench [launch_overhead] [hang_latency] [phase2] [ray_executor] [diagnose]
+"""python -m bench [launch_overhead] [hang_latency] [phase2] [ray_executor] [diagnose] [scale]
+[startup] [matrix]
 (default: all)"""
 
 from __future__ import annotations
@@ -6,7 +7,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("launch_overhead", "hang_latency", "phase2", "ray_executor", "diagnose")
+ALL = ("launch_overhead", "hang_latency", "phase2", "ray_executor", "diagnose", "scale",
+       "startup", "matrix")
 
 
 def main(names: list[str]) -> int:

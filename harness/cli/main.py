@@ -44,8 +44,7 @@ def add_limit_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness.launch.condition import PARENT_TF_STATES
-    from harness.launch.spec import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S
+    from harness.launch.defaults import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S, PARENT_TF_STATES
 
     parser = Parser(prog="harness", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True, parser_class=Parser)

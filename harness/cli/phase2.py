@@ -29,9 +29,8 @@ def _jobs(text: str) -> int | None:
 
 def add_parser(sub) -> None:
     from harness.host.limits import parse_count, parse_tasks
-    from harness.launch.condition import PARENT_TF_STATES
-    from harness.launch.spec import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S
-    from harness.phase2.executor import names as executor_names
+    from harness.launch.defaults import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S, PARENT_TF_STATES
+    from harness.phase2.options import executor_names
     from harness.phase2.strategy import STRATEGIES
 
     gib = arg(number("GiB", positive=False), "GiB")
@@ -110,8 +109,6 @@ def _options(args: argparse.Namespace):
 def run(args: argparse.Namespace, command: list[str] | None) -> int:
     from harness.errors import InputError
     from harness.phase2 import grid as grids
-    from harness.phase2 import runner
-    from harness.phase2.ledger import RESULTS_FILE
 
     if args.verb == "node-resources":
         from harness.phase2.ray_cluster import node_resources
@@ -124,6 +121,10 @@ def run(args: argparse.Namespace, command: list[str] | None) -> int:
         raise InputError("--retry-failed needs --resume")
     grid = grids.load(args.grid) if args.grid else None
     opts = _options(args)
+    # the machinery (psutil, rich, the executors) only once the input is known good
+    from harness.phase2 import runner
+    from harness.phase2.ledger import RESULTS_FILE
+
     if args.verb == "plan":
         result = runner.plan(command, grid, opts)
         _print_plan(result, args.json)

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 
 from harness.errors import InputError
 from harness.host.limits import Limits
+from harness.launch.defaults import PARENT_TF_STATES
 
-PARENT_TF_STATES = ("none", "imported", "initialized")
 ENV_NAME_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 

@@ -24,6 +24,7 @@ from harness.host import cgroup, limits, nvml
 from harness.host.proctree import LAUNCH_MARKER_ENV
 from harness.launch import methods
 from harness.launch.condition import Condition
+from harness.launch.defaults import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S
 from harness.launch.methods import CATALOGUE
 from harness.launch.pending import Launch, Pending, spawn_parent, wait_ready, write_spec
 from harness.supervise import samples
@@ -34,8 +35,6 @@ from harness.verdict.classify import first_error
 from harness.verdict.outcome import LaunchFacts, Outcome, build
 
 READY_TIMEOUT_S = 300.0  # parents importing/initialising TF on a loaded 2-core box
-DEFAULT_TIMEOUT_S = 900.0
-DEFAULT_STALL_TIMEOUT_S = 60.0
 
 __all__ = ["DEFAULT_STALL_TIMEOUT_S", "DEFAULT_TIMEOUT_S", "Launch", "LaunchGroup"]
 

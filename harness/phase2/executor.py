@@ -14,18 +14,16 @@ module; `--executor <name>` finds it.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from pathlib import Path
 
 from harness.errors import InputError
-from harness.phase2.options import RunOptions
+from harness.phase2.options import MODULE_SUFFIX, RunOptions
+from harness.phase2.options import executor_names as names
 from harness.phase2.policy import RetryPolicy
 from harness.phase2.task import Attempt, Task
 
 __all__ = ["Attempt", "Executor", "load", "names"]
-MODULE_SUFFIX = "_executor"
 ROOM_UNBOUNDED = 1 << 30
 
 
@@ -76,13 +74,6 @@ class Executor(ABC):
     def facts(self) -> dict:
         """What the summary says about this executor: executor, cluster, jobs,
         max_running, thread_caps, budget."""
-
-
-def names() -> list[str]:
-    """Every executor name, from the modules beside this one (nothing is imported)."""
-    here = str(Path(__file__).parent)
-    return sorted(m.name.removesuffix(MODULE_SUFFIX) for m in pkgutil.iter_modules([here])
-                  if m.name.endswith(MODULE_SUFFIX))
 
 
 def load(name: str) -> type[Executor]:

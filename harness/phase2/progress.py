@@ -8,12 +8,15 @@ import sys
 import time
 from array import array
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness.phase2.results import some
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 from harness.verdict.verdicts import Verdict, styled
 
 LINES_IN_FULL = 50  # finished evaluations with a line each before lines are thinned
@@ -35,7 +38,15 @@ class Reporter:
             self.line(f"resume: {skipped} finished evaluation(s) taken from the ledger")
 
     def __enter__(self) -> Reporter:
-        if self.live:
+        if self.live:  # imported here: rich.progress alone is 50 ms of every refusal
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
             self._progress = Progress(TextColumn("phase2"), BarColumn(), MofNCompleteColumn(),
                                       TimeElapsedColumn(), TextColumn("{task.description}"),
                                       console=self.console)

@@ -99,6 +99,15 @@ def check(cluster_nodes: list[Node], all_gpus: float, cpus_per_eval: float,
             f"{gpus_per_eval:g} GPUs for one evaluation (--cpus-per-eval/--gpus-per-eval)")
 
 
+def check_address(address: str | None, tasks_budget: int | None) -> None:
+    """Everything about --ray-address that can be refused before Ray is imported (1.5 s)."""
+    if address and tasks_budget is not None:
+        raise InputError("--tasks-budget sets the budget of a cluster this run starts; "
+                               "nodes at --ray-address declare theirs (ray start --resources)")
+    if address:
+        check_reachable(address)
+
+
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     """Fail fast where nothing listens: ray.init retries a dead GCS address for minutes."""
     if address == "auto" or "://" in address:  # Ray resolves these itself, quickly
@@ -118,14 +127,11 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
 def connect(address: str | None, tasks_budget: int | None, cpus_per_eval: float,
             gpus_per_eval: float) -> Iterator[Cluster]:
     """Join the cluster at address, or start one on this host for this run only."""
+    check_address(address, tasks_budget)
     ray = import_ray()
-    if address and tasks_budget is not None:
-        raise InputError("--tasks-budget sets the budget of a cluster this run starts; "
-                               "nodes at --ray-address declare theirs (ray start --resources)")
     where = f"the Ray cluster at {address}" if address else "the local Ray cluster"
     quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address:
-        check_reachable(address)
         init = {"address": address}
     else:
         threads = tasks_budget if tasks_budget is not None else node_resources()[RESOURCE]

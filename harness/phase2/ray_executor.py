@@ -28,7 +28,7 @@ from harness.phase2 import planning as plans
 from harness.phase2.executor import Attempt, Executor
 from harness.phase2.options import RunOptions
 from harness.phase2.policy import RetryPolicy
-from harness.phase2.ray_cluster import RESOURCE, Cluster, connect, import_ray
+from harness.phase2.ray_cluster import RESOURCE, Cluster, check_address, connect, import_ray
 from harness.phase2.task import Task, attempt_dir, attempt_path
 from harness.verdict.outcome import Outcome
 from harness.verdict.verdicts import Verdict
@@ -98,6 +98,7 @@ class RayExecutor(Executor):
                                    "resources decide how many run at once")
         if opts.cpus_per_eval <= 0 or opts.gpus_per_eval < 0:
             raise InputError("--cpus-per-eval must be > 0 and --gpus-per-eval >= 0")
+        check_address(opts.ray_address, opts.tasks_budget)  # before the 1.5 s import
         import_ray()
 
     @classmethod

@@ -17,7 +17,7 @@ from harness.report.pages import (
     write,
 )
 from harness.repro.record import CellRecord
-from harness.repro.report import short
+from harness.repro.report import floor_line, short
 from harness.verdict.verdicts import Verdict
 
 
@@ -67,7 +67,9 @@ def matrix_page(report: dict) -> str:
     return page("Reproduction matrix",
                  f"<p>{status}; each cell opens the launches behind it.</p>{legend()}"
                  f"<p>in the cells: {escape(short_names)}</p>"
-                 f"<table>{head}{lines}</table><h2>Findings</h2><ul>{findings}</ul>")
+                 f"<table>{head}{lines}</table><h2>Findings</h2><ul>{findings}</ul>"
+                 + (f"<p>{escape(floor_line(report['floor']))}</p>" if report.get("floor")
+                    else ""))
 
 
 def write_repro(report: dict, out: Path) -> Path:

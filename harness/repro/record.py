@@ -8,6 +8,20 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 
 from harness.verdict.outcome import Outcome
+from harness.verdict.verdicts import Verdict
+
+# Verdicts a launch earns by being watched doing nothing until the stall timeout.
+_STALLED = (Verdict.HANG, Verdict.PIPE_DEADLOCK)
+
+
+def waited_s(outcome: Outcome) -> float:
+    """The wait its verdict demanded: from its last progress to being stopped (a hang or a
+    pipe deadlock), from its start (a timeout); 0 for a launch that ended by itself."""
+    line = outcome.timeline
+    start = {Verdict.TIMEOUT: line.get("started")}.get(outcome.verdict) or (
+        line.get("last_progress") if outcome.verdict in _STALLED else None)
+    stopped = line.get("stopped")
+    return round(stopped - start, 3) if start and stopped else 0.0
 
 
 @dataclass(frozen=True)
@@ -25,6 +39,8 @@ class CellRecord:
     duration_s: list[float] = field(default_factory=list)
     log_dirs: list[str] = field(default_factory=list)
     evidence: list[list[str]] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)  # each sibling's tree, user + system
+    waited_s: float = 0.0  # the longest stall or timeout wait its verdicts demanded
 
     @classmethod
     def of(cls, condition: str, method: str, reason: str, expected: str,
@@ -38,7 +54,9 @@ class CellRecord:
             orphans=sum(o.orphans for o in outcomes),
             duration_s=[o.duration_s for o in outcomes],
             log_dirs=[str(o.log_dir) for o in outcomes],
-            evidence=[o.evidence[:3] for o in outcomes])
+            evidence=[o.evidence[:3] for o in outcomes],
+            cpu_s=[o.cpu_s or 0.0 for o in outcomes],
+            waited_s=max((waited_s(o) for o in outcomes), default=0.0))  # side by side
 
     def record(self) -> dict:
         return asdict(self)

@@ -5,6 +5,7 @@ the JSON."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from rich.table import Table
@@ -141,12 +142,35 @@ def _thread_caps(by_row: dict[str, list[CellRecord]]) -> list[str]:
     return found
 
 
-def matrix_report(cells: list[CellRecord]) -> dict:
+def floor(cells: list[CellRecord], wall_s: float | None, cores: int) -> dict:
+    """The matrix's floor: its children's CPU seconds spread over every core, plus the
+    stall and timeout waits its verdicts demanded (a hang is only a hang once watched for
+    the stall timeout); the wall over it says what running the matrix cost on top."""
+    cpu = sum(sum(c.cpu_s) for c in cells)
+    waits = sum(c.waited_s for c in cells)
+    floor_s = cpu / cores + waits
+    return {"child_cpu_s": round(cpu, 1), "waits_s": round(waits, 1), "cores": cores,
+            "floor_s": round(floor_s, 1), "wall_s": None if wall_s is None else round(wall_s, 1),
+            "ratio": round(wall_s / floor_s, 3) if wall_s and floor_s else None}
+
+
+def floor_line(found: dict) -> str:
+    """The floor for people: one sentence."""
+    text = (f"floor {found['floor_s']:.0f} s ({found['child_cpu_s']:.0f} CPU-s of children "
+            f"over {found['cores']} cores + {found['waits_s']:.0f} s of stall waits)")
+    if found["ratio"] is None:
+        return text
+    return f"{text}: the matrix took {found['wall_s']:.0f} s, {found['ratio']:.2f}x it"
+
+
+def matrix_report(cells: list[CellRecord], wall_s: float | None = None,
+                  cores: int | None = None) -> dict:
     order = {m: i for i, m in enumerate(METHODS)}
     cells = sorted(cells, key=lambda c: (_row_index(c.condition), order.get(c.method, 99)))
     findings = conclusions(cells)
     return {"cells": cells, "passed": all(c.passed for c in cells),
-            "findings": findings, "conclusion": " ".join(findings)}
+            "findings": findings, "conclusion": " ".join(findings),
+            "floor": floor(cells, wall_s, cores or len(os.sched_getaffinity(0)))}
 
 
 def _row_index(name: str) -> int:
@@ -226,6 +250,8 @@ def matrix_markdown(report: dict) -> str:
     lines += ["", "## Conditions", ""]
     lines += [f"- **{name}**: {reason}" for name, reason in reasons.items()]
     lines += ["", "## Findings", ""] + [f"- {f}" for f in report["findings"]]
+    if report.get("floor"):
+        lines += ["", "## Cost", "", floor_line(report["floor"]) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -142,3 +142,30 @@ def test_launch_exit_1_when_not_ok(tmp_path):
                    "exit", "4")
     assert done.returncode == 1
     assert "error" in done.stdout
+
+
+HEAVY = ("tensorflow", "ray", "matplotlib", "rich.progress")
+REFUSED_LIGHT = [
+    ("--help",),
+    ("phase2", "run", "--help"),
+    ("phase2", "run", "--grid", "/nonexistent.json"),
+    ("phase2", "run", "--max-evals", "0"),
+    ("phase2", "run", "--executor", "ray", "--ray-address", "127.0.0.1:1"),
+    ("launch", "--tasks-limit", "eight"),
+    ("diagnose", "/nonexistent.log"),
+]
+
+
+@pytest.mark.parametrize("args", REFUSED_LIGHT, ids=[" ".join(a) for a in REFUSED_LIGHT])
+def test_refused_before_anything_heavy_is_imported(args):
+    """A typo costs an interpreter start, not TensorFlow's, Ray's or matplotlib's import:
+    the harness's main runs in a Python that reports, as it exits, what got loaded."""
+    probe = ("import atexit, sys\n"
+             f"atexit.register(lambda: print(sorted(m for m in {HEAVY!r} if m in sys.modules),"
+             " file=sys.stderr))\n"
+             "from harness.cli.main import main\n"
+             f"sys.exit(main({list(args)!r}))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert done.returncode in (0, 2), done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr

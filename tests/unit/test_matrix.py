@@ -6,7 +6,7 @@ import pytest
 
 from harness.repro import matrix
 from harness.repro.record import CellRecord
-from harness.repro.report import conclusions, matrix_markdown, matrix_report
+from harness.repro.report import conclusions, floor_line, matrix_markdown, matrix_report
 
 
 @pytest.mark.parametrize(("spec", "verdicts", "holds"), [
@@ -83,3 +83,26 @@ def test_address_space_finding_follows_the_data():
     [none] = [f for f in conclusions([_cell("address-space", "mp-fork", ["ok"])])
               if f.startswith("address-space")]
     assert "no method ran out of threads" in none
+
+
+def test_the_floor_is_the_childrens_cpu_over_the_cores_plus_the_waits():
+    """A matrix whose children used 40 CPU-s on 2 cores, one cell of which hung (watched
+    45 s from its last progress to being stopped): a floor of 65 s; 130 s of wall is 2x."""
+    from harness.repro.record import waited_s
+    from harness.verdict.outcome import Outcome
+
+    hung = Outcome.from_record({"method": "mp-fork", "condition": "c", "verdict": "hang",
+                                "log_dir": "", "cpu_s": 10.0, "timeline": {
+                                    "started": 100.0, "last_progress": 101.0,
+                                    "stopped": 146.0, "exited": 147.0}})
+    ran = Outcome.from_record({"method": "shell", "condition": "c", "verdict": "ok",
+                               "log_dir": "", "cpu_s": 15.0, "timeline": {
+                                   "started": 100.0, "last_progress": 110.0,
+                                   "exited": 110.0}})
+    assert waited_s(hung) == 45.0 and waited_s(ran) == 0.0
+    cells = [CellRecord.of("c", "mp-fork", "", "hang", [hung], True),
+             CellRecord.of("c", "shell", "", "ok", [ran, ran], True)]
+    found = matrix_report(cells, wall_s=130.0, cores=2)["floor"]
+    assert (found["child_cpu_s"], found["waits_s"], found["floor_s"]) == (40.0, 45.0, 65.0)
+    assert found["ratio"] == 2.0
+    assert "2.00x it" in floor_line(found)
