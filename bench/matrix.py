@@ -45,6 +45,10 @@ def run() -> float:
     with tempfile.TemporaryDirectory(prefix="bench-matrix-") as tmp:
         wall, report = matrix(Path(tmp))
     floor = report["floor"]
+    by_condition: dict[str, float] = {}
+    for cell in report["cells"]:  # where the floor goes
+        by_condition[cell["condition"]] = round(
+            by_condition.get(cell["condition"], 0.0) + sum(cell["cpu_s"]), 1)
     save("matrix",
          f"matrix: T = {t:.1f} s (direct reference workload, median of {T_RUNS}); the "
          f"matrix took {wall:.0f} s = {wall / t:.0f} T, {floor['ratio']:.2f}x its floor of "
@@ -52,7 +56,7 @@ def run() -> float:
          f"{floor['cores']} cores + {floor['waits_s']:.0f} s of waits); "
          f"{'all' if report['passed'] else 'NOT all'} {len(report['cells'])} cells passed",
          {"t_s": t, "pytest_wall_s": wall, "floor": floor, "passed": report["passed"],
-          "cells": len(report["cells"])})
+          "cells": len(report["cells"]), "child_cpu_s_by_condition": by_condition})
     return floor["ratio"]
 
 
