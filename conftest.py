@@ -140,7 +140,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _REAL not in session.config.stash:
         return
     real, since, _ = session.config.stash[_REAL]
+    # The checkout is the suite's own work area (reports/, .nox/), wherever it lies: a
+    # clone under the home (~/phase2-harness, as on a fresh machine) is not the user's state.
     ignore = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
+              session.config.rootpath.resolve(),
+              Path(session.config.getoption("--repro-report")).resolve(),
               *(Path(p) for p in os.environ.get(IGNORE_ENV, "").split(":") if p)]
     changed = changed_under(real, since, ignore)
     if changed:
