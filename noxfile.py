@@ -78,10 +78,11 @@ def repro(session: nox.Session) -> None:
 
 
 def _vm_packages_names() -> tuple[str, ...]:
-    """Debian's names; Ubuntu (GitHub's runners) calls its kernel linux-image-generic."""
+    """Debian's names; Ubuntu (GitHub's runners) calls its kernel linux-image-generic.
+    virtme-ng runs `file` on busybox (a minimal Debian root has no `file`)."""
     ubuntu = "ID=ubuntu" in Path("/etc/os-release").read_text().split()
     return ("qemu-system-x86", "linux-image-generic" if ubuntu else "linux-image-amd64",
-            "busybox-static")
+            "busybox-static", "file")
 
 
 def _apt(session: nox.Session, ready: bool, packages: tuple[str, ...], why: str) -> None:
@@ -119,7 +120,7 @@ def _browser(session: nox.Session) -> None:
 def _vm_packages(session: nox.Session) -> None:
     """Debian's qemu, a kernel and busybox for the VM."""
     ready = bool(shutil.which("qemu-system-x86_64") and shutil.which("busybox")
-                 and list(Path("/boot").glob("vmlinuz-*")))
+                 and shutil.which("file") and list(Path("/boot").glob("vmlinuz-*")))
     _apt(session, ready, _vm_packages_names(), "the cgroup v2 host tests boot this machine "
          "in a VM")
 
