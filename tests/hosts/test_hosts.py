@@ -24,8 +24,14 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def checks(request) -> dict[tuple[str, str], dict]:
-    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
-    say = (lambda line: terminal.write_line(f"hosts: {line}")) if terminal else print
+    plugins = request.config.pluginmanager
+    terminal, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin(
+        "capturemanager")
+
+    def say(line: str) -> None:  # past pytest's capture: a fixture's output is the test's
+        with capture.global_and_fixture_disabled():
+            terminal.write_line(f"hosts: {line}")
+
     out = vm.run(f"{sys.executable} tests/hosts/guest.py root nonroot pod", timeout_s=2100,
                  say=say)
     for line in out.splitlines():
