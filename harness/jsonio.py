@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+import textwrap
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 
@@ -47,3 +48,10 @@ def write_json(path: str | Path, data: object, durable: bool = False,
 def dumps_line(record: object) -> str:
     """One JSON-lines line."""
     return json.dumps(record, default=str) + "\n"
+
+
+def array_items(texts: Iterable[str], indent: str) -> Iterator[str]:
+    """JSON texts as the items of an array written piece by piece (write_atomic): each on
+    its own line at `indent`, a comma before all but the first."""
+    for n, text in enumerate(texts):
+        yield ("," if n else "") + "\n" + textwrap.indent(text, indent)

@@ -38,8 +38,8 @@ def _write_identity(path: Path, identity: dict) -> None:
     100,000 is never copied whole or made one string."""
     head = {k: v for k, v in identity.items() if k != "grid"}
     head_text = json.dumps(envpolicy.redact_data(head), indent=2, default=str)
-    entries = (("," if n else "") + "\n    " + json.dumps(envpolicy.redact_data(p), default=str)
-               for n, p in enumerate(identity["grid"]))
+    entries = jsonio.array_items((json.dumps(envpolicy.redact_data(p), default=str)
+                                  for p in identity["grid"]), "    ")
     jsonio.write_atomic(path, itertools.chain(
         [head_text[:-2], ',\n  "grid": ['], entries, ["\n  ]\n}\n"]), durable=True)
 
@@ -177,17 +177,16 @@ class Ledger:
         redacted as they were appended; keys are hex)."""
         rest = {k: v for k, v in summary.items() if k != "missing"}
         summary_text = json.dumps(envpolicy.redact_data(rest), indent=2, default=str)
-        missing = (("," if n else "") + "\n      " + json.dumps(key)
-                   for n, key in enumerate(summary.get("missing") or ()))
+        missing = jsonio.array_items((json.dumps(key) for key in summary.get("missing") or ()),
+                                 "      ")
         jsonio.write_atomic(self.out / RESULTS_FILE, itertools.chain(
             ['{\n  "evaluations": ['], self._result_rows(),
             ['\n  ],\n  "summary": ', textwrap.indent(summary_text, "  ").lstrip()[:-4],
              ',\n    "missing": ['], missing, ["\n    ]\n  }\n}\n"]), durable=True)
 
     def _result_rows(self) -> Iterator[str]:
-        for n, row in enumerate(self.rows()):
-            text = json.dumps(result_row(row), indent=2, default=str)
-            yield ("," if n else "") + "\n" + textwrap.indent(text, "    ")
+        return jsonio.array_items((json.dumps(result_row(row), indent=2, default=str)
+                                   for row in self.rows()), "    ")
 
 
 def _lines(path: Path) -> Iterator[tuple[int, int, bytes, bool]]:
