@@ -36,10 +36,11 @@ def tests(session: nox.Session) -> None:
     Phase 2 runner on a local Ray cluster), the docs site, and the cgroup v2 host tests in
     a VM."""
     _install(session, "dev,ray")
-    session.run("ruff", "check", "harness", "tests", "bench", "noxfile.py", "conftest.py")
+    _lint(session)
     _browser(session)
     _runtimes(session)
-    session.run("pytest", "tests/unit", "-n", WORKERS, "--dist", "loadgroup",
+    # the unit tests, and every shell example of README.md and docs/ run as written
+    session.run("pytest", "tests/unit", "tests/docs", "-n", WORKERS, "--dist", "loadgroup",
                 f"--junitxml={REPORTS}/unit-junit.xml", *session.posargs)
     _repro(session, session.posargs)
     # reports/repro.html as people see it: its structure, and Chromium's screenshots
@@ -180,15 +181,23 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "bench", *session.posargs)
 
 
-@nox.session(python=PYTHON)
-def lint(session: nox.Session) -> None:
-    """ruff, and both GitHub workflows: their schema (check-jsonschema) and security
-    (zizmor, offline). actionlint is not used: its PyPI package downloads a binary."""
-    session.install("ruff", "check-jsonschema", "zizmor")
+def _lint(session: nox.Session) -> None:
+    """ruff; mypy over all of harness/ (pyproject.toml's [tool.mypy]); both GitHub
+    workflows: their schema (check-jsonschema) and security (zizmor, offline). actionlint is
+    not used: its PyPI package downloads a binary."""
+    session.install("check-jsonschema", "zizmor")
     session.run("ruff", "check", "harness", "tests", "bench", "noxfile.py", "conftest.py")
+    session.run("mypy")
     workflows = [str(p) for p in sorted(Path(".github/workflows").glob("*.yml"))]
     session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
     session.run("zizmor", "--offline", ".github/workflows")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """What `tests` checks first: ruff, the type checker, the workflows."""
+    _install(session)
+    _lint(session)
 
 
 @nox.session(python=PYTHON)

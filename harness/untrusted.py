@@ -18,7 +18,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeGuard
 
 MAX_READ_BYTES = 16 << 20  # one log or events file read whole: more is not evidence
 MAX_JSON_BYTES = 4 << 20  # metrics, a ledger line, a cache entry, a record from disk
@@ -147,7 +147,7 @@ def iter_jsonl(path: str | Path, key: str, limit: int | None = MAX_READ_BYTES
             yield record
 
 
-def real_number(value: object) -> bool:
+def real_number(value: object) -> TypeGuard[float]:
     """A finite int or float (never a bool, a string or a NaN)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) \
         and math.isfinite(value)

@@ -276,11 +276,12 @@ def destroy(path: Path, v1_root: Path = V1_ROOT) -> None:
     group.remove()
 
 
-def reap_stale(v1_root: Path = V1_ROOT) -> list[Path]:
+def reap_stale(v1_root: Path = V1_ROOT, owner: int | None = None) -> list[Path]:
     """Remove harness cgroups whose creator is gone (a runner killed with SIGKILL), killing
-    anything still inside. Returns what was removed."""
+    anything still inside; only one owner's where `owner` is given. Returns what was
+    removed."""
     removed = []
-    for path in leftovers(v1_root):
+    for path in leftovers(v1_root, owner=owner):
         creator = creator_of(path)
         if creator is None or creator == os.getpid() or Path(f"/proc/{creator}").exists():
             continue

@@ -238,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.rlimit:
         name, _, value = item.partition("=")
         rlimits[name] = int(value)
-    user = tuple(int(x) for x in args.user.split(":")) if args.user else None
+    user: tuple[int, int] | None = None
+    if args.user:  # "uid:gid", as trampoline_argv writes it
+        uid, gid = (int(x) for x in args.user.split(":"))
+        user = (uid, gid)
     try:
         apply(args.cgroup, rlimits, user, args.pdeathsig)
         if args.chdir:  # after the uid change: entered with the child's own permissions

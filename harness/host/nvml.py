@@ -60,9 +60,10 @@ class Nvml:
             if not any(os.path.exists(p) for p in DRIVER_MARKERS):  # skip a ~30 ms import
                 return cls(None, "no NVIDIA driver on this host (no /proc/driver/nvidia)")
             try:
-                import pynvml as module  # nvidia-ml-py
+                import pynvml  # nvidia-ml-py
             except ImportError:
                 return cls(None, "nvidia-ml-py is not installed")
+            module = pynvml
         try:
             module.nvmlInit()
             count = module.nvmlDeviceGetCount()
@@ -72,6 +73,14 @@ class Nvml:
             module.nvmlShutdown()
             return cls(None, "NVML sees no GPU")
         return cls(module)
+
+    def _module(self) -> Any:
+        """The NVML module of an open session. Callers reach here only through a device
+        that an open session listed; a closed one says so rather than fail on None."""
+        nvml = self._nvml
+        if nvml is None:
+            raise RuntimeError("NVML is not open")
+        return nvml
 
     def close(self) -> None:
         if self._nvml is not None:
@@ -92,7 +101,7 @@ class Nvml:
 
     def _mig_handles(self, handle: Any) -> list[Any]:
         """The MIG instances of a GPU in MIG mode ([] otherwise, or where unsupported)."""
-        nvml = self._nvml
+        nvml = self._module()
         try:
             if nvml.nvmlDeviceGetMigMode(handle)[0] != 1:
                 return []
@@ -108,7 +117,7 @@ class Nvml:
         return found
 
     def _gpu(self, index: int, handle: Any, mig_of: int | None = None) -> Gpu:
-        nvml = self._nvml
+        nvml = self._module()
         memory = nvml.nvmlDeviceGetMemoryInfo(handle)
         try:
             mode = _COMPUTE_MODES.get(nvml.nvmlDeviceGetComputeMode(handle), "UNKNOWN")
@@ -136,7 +145,7 @@ class Nvml:
     def processes(self, gpu: Gpu) -> dict[int, int]:
         """pid -> bytes used, for compute and graphics processes on this device. Inside a
         container these are the host's PIDs."""
-        nvml, handle = self._nvml, self._handle(gpu)
+        nvml, handle = self._module(), self._handle(gpu)
         found: dict[int, int] = {}
         for query in (nvml.nvmlDeviceGetComputeRunningProcesses,
                       getattr(nvml, "nvmlDeviceGetGraphicsRunningProcesses", None)):
@@ -149,13 +158,13 @@ class Nvml:
         return found
 
     def memory_used(self, gpu: Gpu) -> int:
-        return int(self._nvml.nvmlDeviceGetMemoryInfo(self._handle(gpu)).used)
+        return int(self._module().nvmlDeviceGetMemoryInfo(self._handle(gpu)).used)
 
     def utilization(self, gpu: Gpu) -> int | None:
         """SM utilisation percent over the driver's last sample period; None where the
         device does not report it (MIG instances)."""
         try:
-            return int(self._nvml.nvmlDeviceGetUtilizationRates(self._handle(gpu)).gpu)
+            return int(self._module().nvmlDeviceGetUtilizationRates(self._handle(gpu)).gpu)
         except Exception as exc:
             if "Not Supported" in str(exc) or "NotSupported" in type(exc).__name__:
                 return None

@@ -119,8 +119,8 @@ class LaunchGroup:
         trampoline = bool(self.budget.limit is not None or cond.limits.rlimits() or self.user
                           or (direct and (spec.pdeathsig or own is not None)))
         group = str(own.path) if own else None
-        go = {"method": launch.method, "result": str(files.parent_result),
-              "child": self._child(launch, group if trampoline else None)}
+        child = self._child(launch, group if trampoline else None)
+        go = {"method": launch.method, "result": str(files.parent_result), "child": child}
         marker = f"{cgroup.owner_pid()}:{self.id}:{index}"
         env = {**cond.parent_env(), LAUNCH_MARKER_ENV: marker}
         record = {"go": go, "env_set": envpolicy.redact_mapping(cond.env),
@@ -128,7 +128,7 @@ class LaunchGroup:
         pending = Pending(launch, launch.index if launch.index is not None else index, marker,
                           None, -1, go, launch_cgroup=own, child_only=trampoline,
                           grant=launch.grant, cuda_visible_devices={
-                              **env, **go["child"]["env"]}.get("CUDA_VISIBLE_DEVICES"))
+                              **env, **child["env"]}.get("CUDA_VISIBLE_DEVICES"))
         if direct:
             write_spec(files, {"launched_by": "harness", **record})
             pending.ready, pending.parent_env = True, env
@@ -166,12 +166,15 @@ class LaunchGroup:
         for pending, gpu_probe in zip(pendings, gpu_probes, strict=True):
             pending.go["child"]["rlimits"].update(late)
             if pending.direct:
+                assert pending.parent_env is not None  # that is what makes it direct
                 child = methods.Child(**pending.go["child"])
                 pending.t_launch = time.time()
                 pending.proc = methods.start_isolated(child, pending.parent_env,
                                                       CATALOGUE[pending.launch.method].pdeathsig)
             else:
                 line = (json.dumps(pending.go) + "\n").encode() if pending.ready else b"\n"
+                # Its launching parent, started with stdin=PIPE in _prepare.
+                assert pending.proc is not None and pending.proc.stdin is not None
                 with contextlib.suppress(BrokenPipeError):
                     pending.proc.stdin.write(line)
                     pending.proc.stdin.close()
@@ -188,6 +191,7 @@ class LaunchGroup:
         budget = self.budget
         if budget.backend != "rlimit-nproc":
             return {}
+        assert budget.limit is not None  # open_budget picks rlimit-nproc only with tasks
         budget.nproc_base = limits.uid_tasks(self.child_uid)
         budget.notes.append(f"RLIMIT_NPROC = {budget.nproc_base} tasks uid {self.child_uid} "
                             f"already had + budget {budget.limit}")

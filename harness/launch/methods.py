@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from harness import envpolicy, untrusted
 from harness.host import limits
@@ -120,6 +121,7 @@ def popen_wait(child: Child) -> MethodResult:
                             env=_inherited_env(child), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     returncode = proc.wait()
+    assert proc.stdout is not None and proc.stderr is not None  # both PIPE
     _write_captured(child, proc.stdout.read(), proc.stderr.read())
     proc.stdout.close()
     proc.stderr.close()
@@ -171,14 +173,16 @@ def _spawn_executable(child: Child) -> str:
     return str(script)
 
 
-def _multiprocessing(child: Child, start_method: str) -> MethodResult:
+def _multiprocessing(child: Child, start_method: Literal["spawn", "fork"]) -> MethodResult:
     target = python_target(tuple(child.argv))
     if target is None:
         return MethodResult(launch_error=f"mp-{start_method} runs a Python command in-process; "
                                          f"{child.argv[0]!r} is not a Python command")
     import multiprocessing  # only the mp methods pay for it
 
-    ctx = multiprocessing.get_context(start_method)
+    # One literal per call: typeshed gives each its own context type (they have .Process).
+    ctx = (multiprocessing.get_context("spawn") if start_method == "spawn"
+           else multiprocessing.get_context("fork"))
     fork_limits = None
     if start_method == "spawn" and child.limited:
         from multiprocessing import resource_tracker

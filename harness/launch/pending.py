@@ -73,6 +73,7 @@ class Pending:
         was the parent and writes the same record."""
         if not self.direct:
             return untrusted.read_json_object(self.files.parent_result)
+        assert self.proc is not None  # released: the harness started the child itself
         record = {"method": self.launch.method, "launched_by": "harness",
                   "returncode": returncode, "via_shell": False, "launch_error": None,
                   "t_launch": self.t_launch, "t_end": self.t_launch + duration_s,
@@ -128,6 +129,7 @@ def wait_ready(pendings: list[Pending], deadline: float) -> None:
             pending = waiting.pop(fd)
             pending.ready = os.read(fd, 64).startswith(b"ready")
         for fd, pending in list(waiting.items()):
+            assert pending.proc is not None  # not direct: spawn_parent started it
             if pending.proc.poll() is not None:
                 waiting.pop(fd)
     for pending in pendings:

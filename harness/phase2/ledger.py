@@ -122,11 +122,12 @@ class Ledger:
                     continue  # line must not start inside it
                 raise _bad(self.path, f"line {number} is not JSON") from None
             why = problem(record)
-            if why is None and not 0 <= record.get("index", -1) < len(self._at):
+            index = record.get("index", -1) if isinstance(record, dict) else -1
+            if why is None and not 0 <= index < len(self._at):
                 why = "its index is not one of this grid's"
             if why is not None:
                 raise _bad(self.path, f"line {number} is not a finished evaluation ({why})")
-            self._at[record["index"]] = offset
+            self._at[index] = offset
             if last and not line.endswith(b"\n"):  # whole, but its newline was cut off
                 with open(self.path, "ab") as f:
                     f.write(b"\n")
@@ -204,9 +205,10 @@ def _lines(path: Path) -> Iterator[tuple[int, int, bytes, bool]]:
 
 
 # A ledger line's fields and what each must be: what --resume and results.json read.
-_FIELDS = {"key": str, "params": dict, "verdict": str, "attempts": int,
-           "attempt_verdicts": list, "duration_s": (int, float), "started_at": (int, float),
-           "peak_threads": int, "cpu_s": (int, float)}
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "key": str, "params": dict, "verdict": str, "attempts": int, "attempt_verdicts": list,
+    "duration_s": (int, float), "started_at": (int, float), "peak_threads": int,
+    "cpu_s": (int, float)}
 
 
 _NAMES = {"duration_s": "number", "started_at": "number", "cpu_s": "number"}

@@ -156,7 +156,9 @@ class LocalExecutor(Executor):
             return True, None
         if any(r.exclusive for r in self._running):
             return False, None
-        if running >= (1 if self.strategy.admission == "one" else self.jobs):
+        most = 1 if self.strategy.admission == "one" else self.jobs
+        assert most is not None  # jobs is None only with admission "all" (above)
+        if running >= most:
             return False, None
         if task.guesses:  # it died within a guess: now it runs where nothing is guessed
             return not running, None

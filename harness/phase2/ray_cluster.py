@@ -132,7 +132,7 @@ def connect(address: str | None, tasks_budget: int | None, cpus_per_eval: float,
     where = f"the Ray cluster at {address}" if address else "the local Ray cluster"
     quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address:
-        init = {"address": address}
+        init: dict[str, object] = {"address": address}
     else:
         threads = tasks_budget if tasks_budget is not None else node_resources()[RESOURCE]
         init = {"address": "local", "num_cpus": plans.cpus(), "resources": {RESOURCE: threads},

@@ -131,6 +131,7 @@ class RayExecutor(Executor):
         ready = [t for t in ready if not t.guesses]
         ask = self.policy.ask()
         if self.policy.need.value is not None:  # Ray queues them until `threads` are free
+            assert ask is not None  # ask() is the need once one is known
             for task in ready:
                 self._submit(task, min(ask, largest))
             return started + ready

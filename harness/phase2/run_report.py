@@ -36,7 +36,8 @@ def _attempts(out: Path) -> list[tuple[str, dict]]:
 
 
 def _bars(attempts: list[tuple[str, dict]], run_start: float) -> list[plots.Bar]:
-    bars, last_end = [], {}
+    bars: list[plots.Bar] = []
+    last_end: dict[str, float] = {}
     for key, outcome in attempts:
         line = outcome.get("timeline", {})
         start = line.get("started")

@@ -34,7 +34,7 @@ from harness.verdict.verdicts import Verdict
 
 def prepare(template: list[str] | None, grid: list[dict] | None, opts: RunOptions,
             kind: type[Executor] | None = None
-            ) -> tuple[list[str], list[grids.Evaluation], type[Executor]]:
+            ) -> tuple[list[str], grids.Evaluations, type[Executor]]:
     """Validate everything a run needs before anything launches (InputError)."""
     if opts.strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {opts.strategy!r}: use "
@@ -90,7 +90,8 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions,
                                    size=len(todo))
         final = snaps.summary(interrupted)
     if STRATEGIES[opts.strategy].admission == "budget" and tally.ok_peak:
-        _remember(opts, template, final["thread_caps"], tally)
+        _remember(opts, template=template, caps=final["thread_caps"], peak=tally.ok_peak,
+                  took=dict(tally.slowest()), mean_s=tally.ok_mean_s)
     return snaps.write(final)  # the report after the wall time
 
 
@@ -139,12 +140,12 @@ def _prior_peak(opts: RunOptions, template: list[str], caps: dict[str, str],
     return (plan_cache.load(template, caps) if opts.plan_cache else None), "the plan cache"
 
 
-def _remember(opts: RunOptions, template: list[str], caps: dict[str, str],
-              tally: Tally) -> None:
-    plans.save_measurement(Path(opts.out), template, caps, tally.ok_peak)
+def _remember(opts: RunOptions, *, template: list[str], caps: dict[str, str], peak: int,
+              took: dict[str, float], mean_s: float | None) -> None:
+    """Keep this command's measured peak in OUT and, unless --no-plan-cache, in the cache."""
+    plans.save_measurement(Path(opts.out), template, caps, peak)
     if opts.plan_cache:
-        plan_cache.save(template, caps, tally.ok_peak, dict(tally.slowest()),
-                        tally.ok_mean_s)
+        plan_cache.save(template, caps, peak, took, mean_s)
 
 
 def plan(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -> plans.Plan:
@@ -158,7 +159,8 @@ def plan(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) 
                      opts.stall_timeout_s) as group:
         [outcome] = group.run([probe])
     if outcome.verdict.ok:
-        _remember(opts, template, caps, outcome.peak_threads)
+        _remember(opts, template=template, caps=caps, peak=outcome.peak_threads,
+                  took={evaluations[0].key: outcome.duration_s}, mean_s=outcome.duration_s)
     result = plans.make(opts.jobs, opts.tasks_budget, outcome.peak_threads or None)
     result.reasoning.insert(0, f"probe: {evaluations[0].key} {evaluations[0].params} -> "
                                f"{outcome.verdict}, peak {outcome.peak_threads} threads "

@@ -35,7 +35,7 @@ class LedgerEvaluations(Sequence):
             self._indices = self._ledger.indices()
         return len(self._indices)
 
-    def __getitem__(self, item):  # type: ignore[override]
+    def __getitem__(self, item):
         if isinstance(item, slice):
             return list(itertools.islice(self, *item.indices(len(self))))
         if item < 0:

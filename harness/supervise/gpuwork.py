@@ -139,7 +139,7 @@ def judge(gpu_work: dict, devices: dict | None) -> dict:
     record = {**gpu_work, "sources": dict(gpu_work.get("sources") or {}),
               "evidence": list(gpu_work.get("evidence") or [])}
     sources = record["sources"]
-    if (said := program_account(devices)) is not None:
+    if devices and (said := program_account(devices)) is not None:  # None without devices
         sources["program"] = said
         record["evidence"].append(f"the program's own account: GPU work {said} "
                                   f"(devices: {devices.get('kind')})")

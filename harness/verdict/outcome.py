@@ -76,7 +76,7 @@ class Outcome:
         return cls(**{**_EMPTY, **{k: v for k, v in record.items() if k in known}})
 
 
-_EMPTY = {"sibling": 0, "exit_code": None, "signal": None, "work_started": None,
+_EMPTY: dict[str, object] = {"sibling": 0, "exit_code": None, "signal": None, "work_started": None,
           "completed": None, "gpu_work": {}, "peak_threads": 0, "peak_rss": 0,
           "duration_s": 0.0, "orphans": 0, "stragglers": [], "budget": {}, "exhausted": None,
           "stderr_tail": ""}

@@ -45,7 +45,8 @@ def _text(value: object, limit: int = 300) -> str | None:
     return value[:limit] if isinstance(value, str) else None
 
 
-def _count(value: object) -> int | None:
+def _count(value: object) -> float | None:
+    """A whole number >= 0 as the program wrote it (an int, or a float such as 2.0), or None."""
     return value if untrusted.real_number(value) and value == int(value) >= 0 else None
 
 

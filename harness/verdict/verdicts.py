@@ -28,8 +28,10 @@ class Verdict(str, Enum):
     # The value, never "Verdict.OK", wherever a verdict is printed or formatted; hashed as
     # the value too, so a record's plain "ok" and Verdict.OK are one key in a set or dict.
     __str__ = str.__str__
-    __format__ = str.__format__
     __hash__ = str.__hash__
+
+    def __format__(self, format_spec: str) -> str:  # str's, not Enum's "Verdict.OK"
+        return str.__format__(self, format_spec)
 
     @property
     def ok(self) -> bool:

@@ -119,8 +119,9 @@ def _weight_report(model: tf.keras.Model) -> str:
 class _Progress(tf.keras.callbacks.Callback):
     """work_started after the first step ran on the devices; debug output at verbosity 2."""
 
-    def __init__(self, fold: int, steps: int, epochs: int, verbosity: int,
-                 on_first_step: Callable[[], None], validation: tuple[np.ndarray, np.ndarray]):
+    def __init__(self, fold: int, *, steps: int, epochs: int, verbosity: int,
+                 on_first_step: Callable[[], None] | None,
+                 validation: tuple[np.ndarray, np.ndarray]):
         super().__init__()
         self.fold, self.steps, self.epochs, self.verbosity = fold, steps, epochs, verbosity
         self.on_first_step = on_first_step
@@ -208,8 +209,8 @@ class FoldTrainer:
         """Train on one fold from the initial weights; validation accuracy is its score."""
         self._reset()
         steps = max(1, len(train_idx) // BATCH_SIZE)
-        progress = _Progress(fold, steps, epochs, verbosity, on_first_step,
-                             (x[val_idx], y[val_idx]))
+        progress = _Progress(fold, steps=steps, epochs=epochs, verbosity=verbosity,
+                             on_first_step=on_first_step, validation=(x[val_idx], y[val_idx]))
         if pipeline == "keras":  # the common field pattern: numpy in, Keras distributes
             self.model.fit(x[train_idx], y[train_idx], epochs=epochs, batch_size=BATCH_SIZE,
                            verbose=0, shuffle=True, callbacks=[progress])

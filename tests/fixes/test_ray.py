@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import psutil
@@ -28,22 +29,54 @@ RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0",
            "RAY_AUTH_MODE": "token"}
 
 
+# Every Ray process these tests start (daemons, workers, the drivers' own local clusters)
+# inherits this from env(); a developer's own cluster beside the suite has none of it.
+TAG_ENV, TAG = "HARNESS_TEST_RAY_TAG", f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 def env() -> dict[str, str]:
     """This test's environment (its own plan cache and XDG dirs; the suite's sandbox HOME,
-    where the cluster keeps its token) for Ray and the drivers."""
-    return {**os.environ, **RAY_ENV}
+    where the cluster keeps its token) for Ray and the drivers, tagged as this suite's."""
+    return {**os.environ, **RAY_ENV, TAG_ENV: TAG}
 RAY_DAEMONS = {"raylet", "gcs_server", "plasma_store"}
 
 
+def is_ray(proc: psutil.Process) -> bool:
+    """A Ray daemon, worker (ray::...) or one of Ray's Python tools."""
+    name, cmdline = proc.info["name"] or "", " ".join(proc.info["cmdline"] or [])
+    return (name in RAY_DAEMONS or name.startswith("ray::") or cmdline.startswith("ray::")
+            or "site-packages/ray/" in cmdline)
+
+
+def tagged(proc: psutil.Process) -> bool:
+    try:
+        return proc.environ().get(TAG_ENV) == TAG
+    except (psutil.Error, OSError):  # gone, or another user's: not ours
+        return False
+
+
 def ray_processes() -> set[int]:
-    """Every Ray process on this machine: daemons, workers (ray::...), Ray's Python tools."""
-    found = set()
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        name, cmdline = proc.info["name"] or "", " ".join(proc.info["cmdline"] or [])
-        if (name in RAY_DAEMONS or name.startswith("ray::") or cmdline.startswith("ray::")
-                or "site-packages/ray/" in cmdline):
-            found.add(proc.pid)
-    return found
+    """The Ray processes these tests started (by their tag), never the machine's others."""
+    return {proc.pid for proc in psutil.process_iter(["name", "cmdline"])
+            if is_ray(proc) and tagged(proc)}
+
+
+def test_only_the_suites_own_ray_processes_count():
+    """A developer's own Ray process beside the suite is not ours; one with our tag is."""
+    looks_like_ray = [sys.executable, "-c", "import time; time.sleep(60)",
+                      "/opt/site-packages/ray/scripts/scripts.py"]
+    foreign = subprocess.Popen(looks_like_ray, env={**os.environ, **RAY_ENV})
+    ours = subprocess.Popen(looks_like_ray, env=env())
+    try:
+        deadline = time.monotonic() + 10
+        while ours.pid not in ray_processes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        found = ray_processes()
+        assert ours.pid in found and foreign.pid not in found
+    finally:
+        for proc in (foreign, ours):
+            proc.kill()
+            proc.wait()
 
 
 def wait_gone(pids: set[int], within_s: float = 30.0) -> set[int]:
@@ -211,7 +244,8 @@ def test_resume_across_executors(ray_cluster, tmp_path):
 def test_sigterm_stops_the_run_and_its_children_on_the_cluster(ray_cluster, tmp_path):
     from harness.host import cgroup
 
-    groups_before = set(cgroup.leftovers())
+    owner = cgroup.owner_pid()  # the session's: the cluster's workers inherit it from env()
+    groups_before = set(cgroup.leftovers(owner=owner))
     grid = grid_file(tmp_path / "grid.json", [{"mode": "sleep", "arg": 600 + i}
                                               for i in range(2)])
     argv = [sys.executable, "-m", "harness", "phase2", "run", "--progress", "lines",
@@ -233,7 +267,7 @@ def test_sigterm_stops_the_run_and_its_children_on_the_cluster(ray_cluster, tmp_
     _, stderr = driver.communicate(timeout=60)
     assert driver.returncode == 128 + 15, stderr
     assert wait_gone({p.pid for p in started}) == set()  # killed by their launch groups
-    assert set(cgroup.leftovers()) == groups_before  # and their cgroups removed
+    assert set(cgroup.leftovers(owner=owner)) == groups_before  # and their cgroups removed
     summary = json.loads((tmp_path / "out" / "results.json").read_text())["summary"]
     assert summary["interrupted"] and len(summary["missing"]) == 2
     stopped = [json.loads(p.read_text())

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+
+from harness.host import cgroup
 
 pytest_plugins = ["pytester"]
 
@@ -74,4 +78,30 @@ def test_leaks():
 ''')
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*test_leak.py::test_leaks left behind: processes*sleep*"])
+    assert result.ret != 0
+
+
+def test_a_foreign_harness_cgroup_beside_the_suite_is_left_alone(pytester: pytest.Pytester):
+    """Another harness run's cgroup (owner 1, its creator alive) neither fails the sweep nor
+    is touched by it."""
+    foreign = cgroup.V1_ROOT / f"{cgroup.NAME_PREFIX}1-1-{uuid.uuid4().hex[:8]}"
+    foreign.mkdir()
+    try:
+        pytester.makepyfile(test_quiet="def test_nothing():\n    pass\n")
+        result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+        result.assert_outcomes(passed=1)
+        assert foreign.is_dir()
+    finally:
+        foreign.rmdir()
+
+
+def test_a_cgroup_the_test_itself_leaves_fails_it(pytester: pytest.Pytester):
+    pytester.makepyfile(test_leak_group='''
+from harness.host import cgroup
+
+def test_leaks_a_cgroup():
+    cgroup.create(None)
+''')
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*test_leaks_a_cgroup left behind*harness-*"])
     assert result.ret != 0
