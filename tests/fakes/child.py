@@ -21,7 +21,34 @@ def emit(event, **fields):
                                 **fields}) + "\n")
 
 
+REFERENCE_PEAK = 22  # the reference workload's measured peak (threads, main included)
+TF_ABORT = ("F0000 env.cc:84] Check failed: ret == 0 (11 vs. 0)Thread tf_Compute creation "
+            "via pthread_create() failed.")
+
+
+def tf_standin(peak):
+    """The reference workload's thread pattern without TensorFlow, for a VM under TCG where
+    importing TF alone takes minutes: its pools made up front in real threads up to its
+    peak, a refused thread ending as TF's does (its Check-failed line, then abort), then a
+    short fit between work_started and completed."""
+    emit("start")
+    gate = threading.Event()
+    try:
+        for i in range(peak - 1):  # the main thread is the first
+            threading.Thread(target=gate.wait, name=f"tf_Compute/{i}", daemon=True).start()
+    except RuntimeError:  # CPython's "can't start new thread": pthread_create said EAGAIN
+        print(TF_ABORT, file=sys.stderr, flush=True)
+        os.abort()
+    emit("work_started")
+    time.sleep(1.0)
+    gate.set()
+    print("training done")
+    emit("completed", metrics={"score": 1.0})
+
+
 def main(mode, arg):
+    if mode == "tf-standin":
+        return tf_standin(int(arg or REFERENCE_PEAK))
     emit("start")
     emit("work_started")
     if mode == "ok":
@@ -31,8 +58,7 @@ def main(mode, arg):
     elif mode == "signal":
         os.kill(os.getpid(), getattr(signal, arg))
     elif mode == "thread-fail":  # what TF prints when pthread_create fails, then abort
-        print("F0000 env.cc:84] Check failed: ret == 0 (11 vs. 0)Thread tf_Compute creation "
-              "via pthread_create() failed.", file=sys.stderr, flush=True)
+        print(TF_ABORT, file=sys.stderr, flush=True)
         os.abort()
     elif mode == "thread-fail-once":  # the first run exhausts, a retry (arg exists) passes
         if not os.path.exists(arg):

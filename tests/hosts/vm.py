@@ -81,11 +81,13 @@ def accel() -> tuple[list[str], str]:
     return [], "KVM"
 
 
-def run(command: str, timeout_s: float, say=print) -> str:
+def run(command: str, timeout_s: float, say=print,
+        how: tuple[list[str], str] | None = None) -> str:
     """stdout of command run as root in the VM (the working directory is the repository);
-    `say` is told whether KVM or TCG runs it, and why."""
-    args, how = accel()
-    say(f"the VM runs under {how}")
+    `say` is told whether KVM or TCG runs it, and why. `how` is accel()'s answer where the
+    caller asked it already."""
+    args, how_said = how or accel()
+    say(f"the VM runs under {how_said}")
     done = _vng(args, command, timeout_s)
     if done.returncode != 0 and "HOSTCHECK" not in done.stdout:
         raise RuntimeError(f"the VM failed (rc {done.returncode}): {done.stderr[-2000:]}")
