@@ -1,5 +1,7 @@
 """Hang verdict latency after the last progress, and time to reap the tree after the
-verdict, for a child that blocks (idle) and one that spins (busy), median of 5 each."""
+verdict, median of 5 each: a child that blocks (idle) and one that spins (busy), both
+timed out by the stall rule, and two deadlocks proven from /proc as they form (a lock
+taken twice, a popen-wait pipe cycle), whose last progress is when they formed."""
 
 from __future__ import annotations
 
@@ -14,17 +16,22 @@ from harness.launch.command import Command
 STALL_TIMEOUT_S = 5.0
 RUNS = 5
 FAKE = Path(__file__).resolve().parent.parent / "tests" / "fakes" / "child.py"
-KINDS = {"idle": ("sleep", "600"), "busy": ("spin",)}
+# kind -> (the fake child's mode and argument, the method, the verdict it must get)
+KINDS = {"idle": (("sleep", "600"), "subprocess-pipes", "hang"),
+         "busy": (("spin",), "subprocess-pipes", "hang"),
+         "proven-futex": (("deadlock",), "env-isolated", "hang"),
+         "proven-pipe": (("flood", "1000000"), "popen-wait", "pipe_deadlock")}
 
 
 def _measure(kind: str, runs: int, tmp: str) -> dict[str, list[float]]:
     detect, verdict, reap = [], [], []
+    argv, method, verdict_wanted = KINDS[kind]
     for i in range(runs):
-        spec = launch.LaunchSpec(Command((sys.executable, str(FAKE), *KINDS[kind])),
-                                 "subprocess-pipes", log_dir=Path(tmp, f"{kind}-{i}"),
+        spec = launch.LaunchSpec(Command((sys.executable, str(FAKE), *argv)), method,
+                                 log_dir=Path(tmp, f"{kind}-{i}"),
                                  stall_timeout_s=STALL_TIMEOUT_S)
         [o] = launch.run(spec)
-        assert o.verdict == "hang", o.evidence
+        assert o.verdict == verdict_wanted, o.evidence
         t = o.timeline
         detect.append(t["stopped"] - t["last_progress"])
         verdict.append(t["reaped"] - t["last_progress"])

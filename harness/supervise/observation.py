@@ -26,6 +26,8 @@ class Observation:
     stall_evidence: list[str] = field(default_factory=list)
     stall_s: float = 0.0  # wall seconds between the last progress and the stop
     stall_cpu_s: float = 0.0  # CPU seconds the tree burned in them
+    proof: list[str] = field(default_factory=list)  # a deadlock proven from /proc
+    proof_kind: str | None = None  # "pipe" or "futex" (deadlock.Proof.kind)
     stack_dump: str | None = None
     stragglers: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)

@@ -33,6 +33,32 @@ def _in(syscall: list[str], table: dict[int, str]) -> bool:
     return bool(syscall) and syscall[0].isdigit() and int(syscall[0]) in table
 
 
+def fill(pid: int, fd: int) -> tuple[str, int, int] | None:
+    """("pipe:[inode]", bytes buffered, capacity) of the pipe behind pid's fd, or None (not
+    a pipe, gone, unreadable). Opened through /proc without blocking; nothing is read."""
+    try:
+        name = os.readlink(f"/proc/{pid}/fd/{fd}")
+        if not name.startswith("pipe:"):
+            return None
+        reader = os.open(f"/proc/{pid}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        queued = array.array("i", [0])
+        fcntl.ioctl(reader, termios.FIONREAD, queued)
+        return name, queued[0], fcntl.fcntl(reader, _F_GETPIPE_SZ)
+    except OSError:
+        return None
+    finally:
+        os.close(reader)
+
+
+def is_full(buffered: int, capacity: int) -> bool:
+    """A writer blocks once every pipe page is used, which can be a little short of the
+    capacity in bytes."""
+    return buffered >= capacity - _PAGE_BYTES
+
+
 def pipe_block(pid: int) -> str | None:
     """Evidence that pid is blocked writing into a full pipe, or None."""
     fields = _syscall(pid)
@@ -43,25 +69,15 @@ def pipe_block(pid: int) -> str | None:
     if not _in(fields, _WRITE_SYSCALLS):
         return None
     fd = int(fields[1], 16)
-    try:
-        target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        if not target.startswith("pipe:"):
-            return None
-        reader = os.open(f"/proc/{pid}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
+    found = fill(pid, fd)
+    if found is None:
         return None
-    try:
-        queued = array.array("i", [0])
-        fcntl.ioctl(reader, termios.FIONREAD, queued)
-        capacity = fcntl.fcntl(reader, _F_GETPIPE_SZ)
-    finally:
-        os.close(reader)
-    # A writer blocks once every pipe page is used, which can be a little short of the
-    # capacity in bytes; the kernel's own wait channel says it outright.
-    if "pipe_write" not in wchan and queued[0] < capacity - _PAGE_BYTES:
+    target, queued, capacity = found
+    # the kernel's own wait channel says it outright where the bytes leave a doubt
+    if "pipe_write" not in wchan and not is_full(queued, capacity):
         return None
     return (f"pid {pid} blocked in {_WRITE_SYSCALLS[int(fields[0])]}(fd={fd}) on {target}: "
-            f"{queued[0]}/{capacity} bytes buffered, nobody reading (wchan {wchan})")
+            f"{queued}/{capacity} bytes buffered, nobody reading (wchan {wchan})")
 
 
 def _pipes(pid: int) -> set[str]:

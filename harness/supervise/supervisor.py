@@ -7,7 +7,10 @@ progress while its tree writes (bytes written, from /proc/PID/io), appends
 events or grows its log files; it *stalls* after stall_timeout_s with none of
 these, whether it is blocked (deadlock, pipe, lock) or burning CPU without
 result (a spin, a collective waiting on a dead peer), and *times out* after
-timeout_s while still making progress. Shutdown follows torch.distributed.elastic:
+timeout_s while still making progress. A deadlock that can be proven from /proc (a
+wait-for cycle through a pipe, a futex wait no thread can wake: deadlock.py) ends the
+launch once its tree has made no progress for SETTLE_S, not after the stall timeout.
+Shutdown follows torch.distributed.elastic:
 SIGTERM, one grace period, SIGKILL; the launching parent is spared until its child
 is gone so it can still write the output it captured.
 """
@@ -23,11 +26,14 @@ from collections.abc import Callable
 import psutil
 
 from harness.host.proctree import alive, describe, marked, ppid_map
+from harness.supervise.deadlock import Proof
 from harness.supervise.watch import Watch
 
 __all__ = ["SAMPLE_INTERVAL_S", "Supervisor", "Watch"]
 SAMPLE_INTERVAL_S = 0.1
 GPU_SAMPLE_EVERY_S = 1.0
+SETTLE_S = 1.0  # no progress for this long before the provers look: a pipe that fills for
+# a moment, or a lock held briefly, is not a deadlock
 
 
 class Supervisor:
@@ -77,6 +83,8 @@ class Supervisor:
                 _stop(watch, now, stalled=True)
             elif now - watch.t0 > self.timeout_s:
                 _stop(watch, now, stalled=False)
+            elif now - watch.last_progress > SETTLE_S and (proof := watch.prove(now)):
+                _stop(watch, now, stalled=True, proof=proof)
             if watch.done:
                 watch.obs.gpu_work = watch.gpu.result.record()
                 finished.append(watch)
@@ -113,13 +121,17 @@ class Supervisor:
             watch.obs.gpu_work = watch.gpu.result.record()
 
 
-def _stop(watch: Watch, now: float, stalled: bool, diagnose: bool = True) -> None:
+def _stop(watch: Watch, now: float, stalled: bool, diagnose: bool = True,
+          proof: Proof | None = None) -> None:
     obs = watch.obs
     obs.timeline["stopped"] = time.time()
+    if proof is not None:
+        obs.proof, obs.proof_kind = list(proof.lines), proof.kind
     if diagnose:
         obs.stalled, obs.timed_out = stalled, not stalled
         if stalled:
-            obs.stall_evidence = watch.diagnose_stall()
+            obs.stall_evidence = watch.diagnose_stall() + (
+                [] if proof else watch.proof_notes)
             obs.stall_cpu_s = watch.cpu_since_progress()
             obs.stall_s = round(now - watch.last_progress, 2)
         obs.stack_dump = watch.dump_stacks()

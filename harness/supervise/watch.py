@@ -23,7 +23,7 @@ from harness.host.proctree import (
     terminate,
     vm_peak,
 )
-from harness.supervise import stacks
+from harness.supervise import deadlock, procsnap, stacks
 from harness.supervise.files import LaunchFiles
 from harness.supervise.gpuwork import GpuWorkProbe
 from harness.supervise.observation import Observation
@@ -31,6 +31,7 @@ from harness.supervise.pipes import held_pipes, pipe_block
 from harness.supervise.samples import Recorder
 
 TERM_GRACE_S = 2.0
+PROVE_EVERY_S = 0.25  # between two /proc snapshots; a proof must hold in two in a row
 PARENT_EXIT_S = 15.0  # the parent still writes captured output once its child is gone
 
 
@@ -61,6 +62,9 @@ class Watch:
             self.pidfd = None
         self.threads_now = 0
         self.recorder: Recorder | None = None
+        self._proved_at = 0.0
+        self._last_proof: deadlock.Proof | None = None
+        self.proof_notes: list[str] = []  # why a blocked process could not be proven
 
     def begin(self, now: float) -> None:
         self.recorder = Recorder(self.files)
@@ -160,6 +164,20 @@ class Watch:
         if not self.direct and not any(alive(c) for c in children):
             found += held_pipes(self.parent.pid, procs)  # the child is gone, the parent waits
         return found
+
+    def prove(self, now: float) -> deadlock.Proof | None:
+        """A deadlock of this launch proven from /proc, once the same proof holds in two
+        snapshots PROVE_EVERY_S apart (a thread caught between two syscalls is not
+        blocked for good); None until then. The launch's root is its first process."""
+        if now - self._proved_at < PROVE_EVERY_S:
+            return None
+        self._proved_at = now
+        snap = procsnap.read([self.parent.pid, *(p.pid for p in self.tree())])
+        self.proof_notes = deadlock.notes(snap)
+        proof = deadlock.prove(snap, self.parent.pid)
+        confirmed = proof if proof is not None and proof == self._last_proof else None
+        self._last_proof = proof
+        return confirmed
 
     def dump_stacks(self) -> str | None:
         """Stacks of the launch and of its launching parent: where the parent waits is

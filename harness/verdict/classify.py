@@ -115,9 +115,10 @@ def classify(obs: Observation, result: dict | None, seen: Observed, *, budget: d
         return Classification(Verdict.LAUNCH_ERROR, evidence=[result["launch_error"]])
     if exit_code in (126, 127) and (line := _first_match(logs, LAUNCH_ERROR_RE)):
         return Classification(Verdict.LAUNCH_ERROR, exit_code, evidence=[line])
-    if obs.stalled and any(BLOCKED_WRITE in e for e in obs.stall_evidence):
+    if obs.proof_kind == "pipe" or (
+            obs.stalled and any(BLOCKED_WRITE in e for e in obs.stall_evidence)):
         return Classification(Verdict.PIPE_DEADLOCK, exit_code, sig,
-                              evidence=[*obs.stall_evidence, *evidence])
+                              evidence=[*_stall_story(obs), *obs.stall_evidence, *evidence])
     failed = exit_code != 0 or sig is not None or obs.stalled or obs.timed_out
     found = exhaustion.find(logs) if failed else None
     if failed and (found or events_max_delta > 0):
@@ -161,14 +162,19 @@ def _exhausted(found: exhaustion.Match | None, exit_code: int | None, sig: int |
 
 
 def _stall_story(obs: Observation) -> list[str]:
-    """Idle (blocked) or busy (spinning): both made no progress for the stall timeout."""
+    """Proven from /proc as it formed, or timed out by the stall rule: idle (blocked) or
+    busy (spinning), both made no progress for the stall timeout."""
+    if obs.proof:
+        return [*obs.proof, f"proven {obs.stall_s:.1f} s after the last progress, without "
+                            "waiting for the stall timeout"]
     if obs.stall_s and obs.stall_cpu_s >= BUSY_CORE_SHARE * obs.stall_s:
         return [f"busy without progress: the tree burned {obs.stall_cpu_s:.1f} CPU-s in "
                 f"{obs.stall_s:.1f} s with no output, events, log growth or writes (a spin, "
                 "or a collective waiting on a dead peer)",
                 "if this silent phase is legitimate, raise --stall-timeout"]
     return [f"no output, events, log growth or writes for {obs.stall_s:.1f} s, and idle "
-            f"({obs.stall_cpu_s:.1f} CPU-s): blocked"]
+            f"({obs.stall_cpu_s:.1f} CPU-s): blocked",
+            "timed out by the stall rule: no deadlock could be proven from /proc"]
 
 
 def _exited(exit_code: int | None, seen: Observed, gpu_work: dict, gpu_expected: bool,
