@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 
 from bench.common import save
-from harness.phase2 import RunOptions, grid, plan_cache
+from harness.phase2 import RunOptions, grid
 from harness.phase2 import run as run_phase2
-from harness.phase2.plan_cache import CACHE_ENV
+from harness.phase2.need import cache as plan_cache
+from harness.phase2.need.cache import CACHE_ENV
 
 EVALS = 6
 TINY = ["python3", "-c", "import time; print({x}); time.sleep(1.5)"]

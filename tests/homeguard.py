@@ -94,7 +94,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def _own_state(tmp_path_factory, monkeypatch):
     """Each test starts with an empty plan cache and XDG dirs of its own: a peak cached by
     one test must not change another's admission."""
-    from harness.phase2.plan_cache import CACHE_ENV
+    from harness.phase2.need.cache import CACHE_ENV
 
     mine = tmp_path_factory.mktemp("state")
     monkeypatch.setenv(CACHE_ENV, str(mine / "plan-cache"))

@@ -30,7 +30,7 @@ def _jobs(text: str) -> int | None:
 def add_parser(sub) -> None:
     from harness.host.limits import parse_count, parse_tasks
     from harness.launch.defaults import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S, PARENT_TF_STATES
-    from harness.phase2.options import executor_names
+    from harness.phase2.executors import names as executor_names
     from harness.phase2.strategy import STRATEGIES
 
     gib = arg(number("GiB", positive=False), "GiB")
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace, command: list[str] | None) -> int:
     from harness.phase2 import grid as grids
 
     if args.verb == "node-resources":
-        from harness.phase2.ray_cluster import node_resources
+        from harness.phase2.executors.ray.cluster import node_resources
 
         if command is not None:
             raise InputError("takes no command after --")
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace, command: list[str] | None) -> int:
     opts = _options(args)
     # the machinery (psutil, rich, the executors) only once the input is known good
     from harness.phase2 import runner
-    from harness.phase2.ledger import RESULTS_FILE
+    from harness.phase2.record.ledger import RESULTS_FILE
 
     if args.verb == "plan":
         result = runner.plan(command, grid, opts)
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace, command: list[str] | None) -> int:
         with open(Path(args.out) / RESULTS_FILE) as written:
             shutil.copyfileobj(written, sys.stdout)
     else:
-        from harness.phase2.progress import print_summary
+        from harness.phase2.view.progress import print_summary
 
         print_summary(results)
     summary = results["summary"]

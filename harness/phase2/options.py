@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.launch.defaults import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S
 
 DEFAULT_METRIC = "cv_score_mean"
-MODULE_SUFFIX = "_executor"  # harness/phase2/<name>_executor.py is --executor <name>
-
-
-def executor_names() -> list[str]:
-    """Every executor name, from the modules beside this one (nothing is imported)."""
-    here = str(Path(__file__).parent)
-    return sorted(m.name.removesuffix(MODULE_SUFFIX) for m in pkgutil.iter_modules([here])
-                  if m.name.endswith(MODULE_SUFFIX))
 
 
 @dataclass

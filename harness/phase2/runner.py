@@ -14,20 +14,22 @@ from harness.errors import InputError
 from harness.launch import spec as launch
 from harness.launch.condition import Condition
 from harness.launch.group import Launch, LaunchGroup
-from harness.phase2 import executor as executors
+from harness.phase2 import executors
 from harness.phase2 import grid as grids
-from harness.phase2 import plan_cache
-from harness.phase2 import planning as plans
-from harness.phase2.executor import Attempt, Executor
-from harness.phase2.ledger import DECISIONS_FILE, Ledger
+from harness.phase2.executors.base import Attempt, Executor
+from harness.phase2.need import cache as plan_cache
+from harness.phase2.need import plan as plans
+from harness.phase2.need.caps import DEFAULT_PEAK_BASE, cpus, default_peak, thread_caps
 from harness.phase2.options import DEFAULT_METRIC, RunOptions
-from harness.phase2.policy import RetryPolicy
-from harness.phase2.progress import Reporter
-from harness.phase2.results import Tally, record
-from harness.phase2.schedule import schedule
-from harness.phase2.snapshots import Snapshots
+from harness.phase2.record.ledger import DECISIONS_FILE, Ledger
+from harness.phase2.record.row import record
+from harness.phase2.record.snapshots import Snapshots
+from harness.phase2.record.summary import Tally
+from harness.phase2.schedule.loop import schedule
+from harness.phase2.schedule.retry import RetryPolicy
+from harness.phase2.schedule.task import Task
 from harness.phase2.strategy import STRATEGIES
-from harness.phase2.task import Task
+from harness.phase2.view.progress import Reporter
 from harness.supervise.files import LaunchFiles
 from harness.verdict.verdicts import Verdict
 
@@ -114,8 +116,8 @@ def _prepare_policy(policy: RetryPolicy, opts: RunOptions, template: list[str],
     grant every child of this command dies in."""
     policy.seed(*_prior_peak(opts, template, caps, tally))
     if policy.need.value is None:
-        policy.assume(plans.default_peak(caps), "a default for a thread-capped TF child: "
-                      f"{plans.DEFAULT_PEAK_BASE} threads plus its pools")
+        policy.assume(default_peak(caps), "a default for a thread-capped TF child: "
+                      f"{DEFAULT_PEAK_BASE} threads plus its pools")
 
 
 def _longest_first(todo: list[int], evaluations: grids.Evaluations, opts: RunOptions,
@@ -151,7 +153,7 @@ def _remember(opts: RunOptions, *, template: list[str], caps: dict[str, str], pe
 def plan(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) -> plans.Plan:
     """Measure one child (the first evaluation, launched the runner's way) and plan."""
     template, evaluations, _ = prepare(template, grid, opts)
-    caps = plans.thread_caps(plans.cpus(), opts.jobs or plans.cpus())
+    caps = thread_caps(cpus(), opts.jobs or cpus())
     probe_dir = launch.prepare_log_dir(Path(opts.out) / "plan-probe")
     probe = Launch(grids.render(template, evaluations[0]), "phase2", LaunchFiles(probe_dir),
                    caps)

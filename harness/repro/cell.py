@@ -10,14 +10,15 @@ from harness.launch import spec as launch
 from harness.launch.command import Command
 from harness.launch.condition import Condition
 from harness.launch.group import LaunchGroup
-from harness.phase2 import planning as plans
-from harness.phase2.executor import Attempt
+from harness.phase2.executors.base import Attempt
+from harness.phase2.executors.gpu import GpuGate
+from harness.phase2.executors.local import LocalExecutor
 from harness.phase2.grid import Evaluation
-from harness.phase2.local_executor import GpuGate, LocalExecutor
-from harness.phase2.policy import RetryPolicy
-from harness.phase2.schedule import schedule
+from harness.phase2.need.caps import cpus
+from harness.phase2.schedule.loop import schedule
+from harness.phase2.schedule.retry import RetryPolicy
+from harness.phase2.schedule.task import Task
 from harness.phase2.strategy import STRATEGIES
-from harness.phase2.task import Task
 from harness.verdict.outcome import Outcome
 
 
@@ -44,7 +45,7 @@ def run_copies(command: Command, condition: Condition, log_dir: Path, timeout_s:
 
     policy = RetryPolicy()
     with LaunchGroup(condition, timeout_s, stall_timeout_s) as group:
-        executor = LocalExecutor(group, STRATEGIES["runner"], plans.cpus(), policy,
+        executor = LocalExecutor(group, STRATEGIES["runner"], cpus(), policy,
                                  Path(log_dir), GpuGate(group.nvml, 0.0))
         schedule(executor, policy, [Task(Evaluation(i, {"copy": i}), command)
                                     for i in range(condition.siblings)], finish)

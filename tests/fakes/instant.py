@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import contextmanager
 
-from harness.phase2.executor import Attempt, Executor
-from harness.phase2.task import Task
+from harness.phase2.executors.base import Attempt, Executor
+from harness.phase2.schedule.task import Task
 from harness.verdict.outcome import Outcome
 
 

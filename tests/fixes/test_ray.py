@@ -157,7 +157,7 @@ def ray_cluster():
 def test_six_evaluations_never_more_than_the_threads_allow(ray_cluster, tmp_path):
     # A tiny command in this host's plan cache (peak 1) is no evidence about the reference
     # command: before the fix every first-wave child started under a grant of 2 and died.
-    from harness.phase2 import plan_cache
+    from harness.phase2.need import cache as plan_cache
 
     plan_cache.save(["python", "-c", "print(1)"], {}, 1)
     out = tmp_path / "ray"

@@ -17,7 +17,7 @@ from harness.errors import InputError
 from harness.host import cgroup
 from harness.host.proctree import marked
 from harness.phase2 import RunOptions, run
-from harness.phase2.local_executor import check_devices
+from harness.phase2.executors.gpu import check_devices
 from tests.fixes.conftest import FAKE_TEMPLATE
 
 pytestmark = [pytest.mark.fixes, pytest.mark.timeout(600)]

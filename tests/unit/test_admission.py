@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from harness.host import nvml
-from harness.phase2 import RunOptions, grid, plan_cache, run
-from harness.phase2 import planning as plans
-from harness.phase2.local_executor import auto_jobs
+from harness.phase2 import RunOptions, grid, run
+from harness.phase2.executors.gpu import auto_jobs
+from harness.phase2.need import cache as plan_cache
+from harness.phase2.need.caps import cpus, thread_caps
 from tests.unit.conftest import FAKE
 
 pytestmark = pytest.mark.xdist_group("cgroups")
@@ -45,7 +46,7 @@ def test_a_child_that_outgrows_a_guessed_grant_is_retried_at_once_and_not_charge
     # once): the need is need_from_peak(8) = 11, a guess until a child of this run
     # confirms it. Children die within their guessed grants; each is the runner's mistake.
     template = _template("hold-threads", "20")
-    plan_cache.save(template, plans.thread_caps(plans.cpus(), 2), 8)
+    plan_cache.save(template, thread_caps(cpus(), 2), 8)
     results = _run(tmp_path, template)
     summary = results["summary"]
     assert summary["ok"] == 2, summary
@@ -78,8 +79,8 @@ def test_time_breakdown_and_floor(tmp_path):
         assert all(v is not None and v >= 0 for v in timing.values()), timing
         assert timing["work_s"] >= 0.5  # it burned between work_started and completed
     cpu = sum(r["cpu_s"] for r in results["evaluations"])
-    assert summary["cpus"] == plans.cpus()
-    assert summary["floor_s"] == pytest.approx(cpu / plans.cpus(), abs=0.01)
+    assert summary["cpus"] == cpus()
+    assert summary["floor_s"] == pytest.approx(cpu / cpus(), abs=0.01)
     assert summary["ratio_to_floor"] == pytest.approx(summary["wall_s"] / summary["floor_s"],
                                                       rel=0.01)
 
@@ -88,7 +89,7 @@ def test_known_long_evaluations_go_first(tmp_path):
     template = _template("ok", "x")
     grid_ = [{"n": 1}, {"n": 2}, {"n": 3}]
     keys = [e.key for e in grid.evaluations(grid_, None)]
-    caps = plans.thread_caps(plans.cpus(), 1)
+    caps = thread_caps(cpus(), 1)
     plan_cache.save(template, caps, 4, {keys[0]: 1.0, keys[2]: 9.0})
     results = _run(tmp_path, template, grid_, jobs=1)
     order = [e["key"] for e in sorted(results["evaluations"], key=lambda e: e["started_at"])]
@@ -103,7 +104,7 @@ def _gpu(index: int, free_gib: float) -> nvml.Gpu:
 
 
 def test_jobs_auto_from_what_the_host_has():
-    assert auto_jobs([], 8.0)[0] == plans.cpus()
+    assert auto_jobs([], 8.0)[0] == cpus()
     assert auto_jobs([_gpu(0, 100), _gpu(1, 100)], 0.0)[0] == 2
     jobs, why = auto_jobs([_gpu(0, 100), _gpu(1, 20)], 30.0)
     assert jobs == 3 + 1 and "2 visible GPUs" in why  # a GPU short of memory still takes one

@@ -17,16 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.phase2.executor import Executor, load, names
+from harness.phase2.executors import load, names
+from harness.phase2.executors.base import Executor
+from harness.phase2.executors.local import LocalExecutor
+from harness.phase2.executors.ray.cluster import Cluster, Node
+from harness.phase2.executors.ray.executor import RayExecutor
 from harness.phase2.grid import Evaluation
-from harness.phase2.local_executor import LocalExecutor
+from harness.phase2.need.estimate import need_from_peak
 from harness.phase2.options import RunOptions
-from harness.phase2.planning import need_from_peak
-from harness.phase2.policy import RetryPolicy
-from harness.phase2.ray_cluster import Cluster, Node
-from harness.phase2.ray_executor import RayExecutor
-from harness.phase2.schedule import schedule
-from harness.phase2.task import Task
+from harness.phase2.schedule.loop import schedule
+from harness.phase2.schedule.retry import RetryPolicy
+from harness.phase2.schedule.task import Task
 
 from .conftest import fake
 

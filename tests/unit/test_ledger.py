@@ -5,7 +5,7 @@ import json
 import pytest
 
 from harness.errors import InputError
-from harness.phase2.ledger import Ledger
+from harness.phase2.record.ledger import Ledger
 
 IDENTITY = {"template": ["x", "{a}"], "grid": [{"a": 1}, {"a": 2}], "strategy": "runner"}
 

@@ -113,7 +113,7 @@ def test_visible_follows_cuda_semantics(cvd, expected):
 
 
 def test_gpu_gate_reserves_memory_for_admitted_children():
-    from harness.phase2.local_executor import GpuGate
+    from harness.phase2.executors.gpu import GpuGate
 
     gate = GpuGate(nvml.Nvml.open(FakeNvml([{"name": "A", "uuid": "GPU-1",
                                              "free": 20 * GIB}])), 8.0)

@@ -128,7 +128,7 @@ def test_phase2_run_writes_a_report_chromium_renders(tmp_path):
 
 
 def test_a_run_stopped_before_any_attempt_still_gets_its_report(tmp_path):
-    from harness.phase2 import run_report
+    from harness.phase2.view import html as run_report
 
     (tmp_path / "evals" / "0000-k" / "attempt-1").mkdir(parents=True)  # no outcome yet
     summary = {"ok": 0, "total": 2, "wall_s": 0.5, "strategy": "runner", "executor": "ray",

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from harness.phase2 import planning as plan
+from harness.phase2.need import plan
+from harness.phase2.need.caps import thread_caps
+from harness.phase2.need.estimate import Need, need_from_peak
 
 
 def test_thread_caps_split_the_cpus():
-    assert plan.thread_caps(64, 4) == {"TF_NUM_INTRAOP_THREADS": "16",
+    assert thread_caps(64, 4) == {"TF_NUM_INTRAOP_THREADS": "16",
                                        "TF_NUM_INTEROP_THREADS": "2", "OMP_NUM_THREADS": "16"}
-    assert plan.thread_caps(2, 4)["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert thread_caps(2, 4)["TF_NUM_INTRAOP_THREADS"] == "1"
 
 
 def test_plan_fits_children_into_an_imposed_budget():
@@ -22,8 +24,8 @@ def test_plan_without_measurement_uses_jobs():
 
 
 def test_an_unmeasured_peak_teaches_nothing():
-    need = plan.Need(value=plan.need_from_peak(12))
+    need = Need(value=need_from_peak(12))
     need.completed(0)  # the child exited before a sample caught it
-    assert need.value == plan.need_from_peak(12)
+    assert need.value == need_from_peak(12)
     need.completed(20)
-    assert need.value == plan.need_from_peak(20)
+    assert need.value == need_from_peak(20)

@@ -3,7 +3,8 @@ another --out, unless --no-plan-cache; another command's peak is never this one'
 
 from __future__ import annotations
 
-from harness.phase2 import RunOptions, plan_cache, run
+from harness.phase2 import RunOptions, run
+from harness.phase2.need import cache as plan_cache
 
 CAPS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 # No events and no output until the end: the need is learnt only when one completes.

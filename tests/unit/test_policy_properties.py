@@ -20,16 +20,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.launch.command import Command
-from harness.phase2 import planning as plans
-from harness.phase2.evaluate import Returned
+from harness.phase2.executors.gpu import GpuGate
+from harness.phase2.executors.local import LocalExecutor
+from harness.phase2.executors.ray.cluster import Cluster, Node
+from harness.phase2.executors.ray.evaluate import Returned
+from harness.phase2.executors.ray.executor import RayExecutor
 from harness.phase2.grid import Evaluation
-from harness.phase2.local_executor import GpuGate, LocalExecutor
-from harness.phase2.policy import RetryPolicy
-from harness.phase2.ray_cluster import Cluster, Node
-from harness.phase2.ray_executor import RayExecutor
-from harness.phase2.schedule import schedule
+from harness.phase2.need.caps import default_peak, thread_caps
+from harness.phase2.need.estimate import EARLY_MARGIN
+from harness.phase2.schedule.loop import schedule
+from harness.phase2.schedule.retry import RetryPolicy
+from harness.phase2.schedule.task import Task
 from harness.phase2.strategy import STRATEGIES
-from harness.phase2.task import Task
 from harness.verdict.outcome import Outcome
 
 # -- simulated children ---------------------------------------------------------------
@@ -214,7 +216,7 @@ PEAK = st.integers(1, 120)
 def scenarios(draw):
     n = draw(st.integers(1, 7))
     peaks = [draw(PEAK) for _ in range(n)]
-    shape = [(p, draw(st.integers(max(1, int(p / plans.EARLY_MARGIN)), p)),
+    shape = [(p, draw(st.integers(max(1, int(p / EARLY_MARGIN)), p)),
               draw(st.integers(2, 6))) for p in peaks]
     return {"children": shape, "budget": draw(st.integers(4, 300)),
             "jobs": draw(st.integers(1, 4)), "cached": draw(PRIORS)}
@@ -226,7 +228,7 @@ def _policy(cached: int | None, caps: dict[str, str]) -> RetryPolicy:
     policy = RetryPolicy(backoff_s=0.0)
     policy.seed(cached, "the plan cache")
     if policy.need.value is None:
-        policy.assume(plans.default_peak(caps), "a default for a thread-capped TF child")
+        policy.assume(default_peak(caps), "a default for a thread-capped TF child")
     return policy
 
 
@@ -253,7 +255,7 @@ SETTINGS = settings(max_examples=150, deadline=None,
 @given(scenarios())
 def test_local_guesses_never_cost_an_evaluation(case):
     tasks, peaks = _tasks(case["children"])
-    caps = plans.thread_caps(2, case["jobs"])
+    caps = thread_caps(2, case["jobs"])
     policy = _policy(case["cached"], caps)
     finished: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -268,7 +270,7 @@ def test_local_guesses_never_cost_an_evaluation(case):
 @given(scenarios(), st.lists(st.integers(4, 200), min_size=1, max_size=4))
 def test_ray_guesses_never_cost_an_evaluation(case, nodes):
     tasks, peaks = _tasks(case["children"])
-    policy = _policy(case["cached"], plans.thread_caps(1, 1))
+    policy = _policy(case["cached"], thread_caps(1, 1))
     cluster = Cluster(None, [Node(f"n{i}", t, 4.0, 0.0) for i, t in enumerate(nodes)])
     finished: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,9 +15,9 @@ import pytest
 from harness.errors import InputError
 from harness.host import headroom
 from harness.launch.command import Command
-from harness.phase2 import evaluate
-from harness.phase2.ray_cluster import Node, check, node_resources, nodes_of
-from harness.phase2.ray_executor import most_at_once
+from harness.phase2.executors.ray import evaluate
+from harness.phase2.executors.ray.cluster import Node, check, node_resources, nodes_of
+from harness.phase2.executors.ray.executor import most_at_once
 from harness.supervise.files import LaunchFiles
 
 FAKE = Path(__file__).resolve().parent.parent / "fakes" / "child.py"
@@ -109,7 +109,7 @@ def test_most_at_once():
 
 
 def test_node_resources_leave_room_for_ray_itself():
-    offered = node_resources(cpus=2)["threads"]
+    offered = node_resources(node_cpus=2)["threads"]
     assert 0 < offered < headroom.tightest().headroom
     done = subprocess.run([sys.executable, "-m", "harness", "phase2", "node-resources"],
                           capture_output=True, text=True, check=True)
@@ -136,7 +136,7 @@ WHERE = {"node_id": "a" * 56, "address": "10.0.0.7", "host": "worker-7",
 def test_a_lost_node_or_worker_is_node_lost_with_the_node_as_evidence(tmp_path):
     import ray.exceptions
 
-    from harness.phase2 import ray_nodes
+    from harness.phase2.executors.ray import nodes as ray_nodes
 
     for exc in (ray.exceptions.NodeDiedError("Task failed because the node it was running "
                                              "on is dead"), ray.exceptions.WorkerCrashedError()):
@@ -152,7 +152,7 @@ def test_a_lost_node_or_worker_is_node_lost_with_the_node_as_evidence(tmp_path):
 def test_ray_killing_for_memory_is_the_evaluations_own_error(tmp_path):
     import ray.exceptions
 
-    from harness.phase2 import ray_nodes
+    from harness.phase2.executors.ray import nodes as ray_nodes
 
     exc = ray.exceptions.OutOfMemoryError("Task was killed due to the node running low on "
                                           "memory.")
@@ -164,8 +164,8 @@ def test_ray_killing_for_memory_is_the_evaluations_own_error(tmp_path):
 
 def test_node_lost_is_retried_with_the_same_need():
     from harness.phase2.grid import Evaluation
-    from harness.phase2.policy import RetryPolicy
-    from harness.phase2.task import Attempt, Task
+    from harness.phase2.schedule.retry import RetryPolicy
+    from harness.phase2.schedule.task import Attempt, Task
     from harness.verdict.outcome import Outcome
 
     policy = RetryPolicy(backoff_s=0.0)

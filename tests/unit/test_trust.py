@@ -224,11 +224,11 @@ def test_a_tampered_out_file_is_exit_2_naming_it(name, text, tmp_path):
 @pytest.mark.parametrize("entry", [{"per_child_peak": "many"}, {"per_child_peak": -1000},
                                    {"per_child_peak": 20, "durations": [1, 2]}])
 def test_a_bad_plan_cache_entry_is_skipped_with_one_warning(entry, tmp_path):
-    from harness.phase2 import plan_cache
-    from harness.phase2 import planning as plans
+    from harness.phase2.need import cache as plan_cache
+    from harness.phase2.need.caps import cpus, thread_caps
 
     template = [PY, str(FAKE), "ok", "{n}"]
-    caps = plans.thread_caps(plans.cpus(), 1)
+    caps = thread_caps(cpus(), 1)
     plan_cache.save(template, caps, 5)
     path = next(plan_cache.directory().glob("*.json"))
     saved = json.loads(path.read_text())

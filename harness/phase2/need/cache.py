@@ -18,11 +18,12 @@ from pathlib import Path
 
 from harness import jsonio, untrusted
 from harness.host import nvml
-from harness.phase2 import planning
-from harness.phase2.planning import cpus
-from harness.phase2.results import KEPT_DURATIONS
+from harness.phase2.need import plan as planning
+from harness.phase2.need.caps import cpus
 
 CACHE_ENV = "HARNESS_PLAN_CACHE"  # a directory: overrides the user's cache dir (tests)
+
+KEPT_DURATIONS = 1000  # the longest ok evaluations' durations an entry keeps
 
 
 def directory() -> Path:

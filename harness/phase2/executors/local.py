@@ -19,51 +19,21 @@ from harness.host import headroom, nvml
 from harness.host.limits import Limits
 from harness.launch.condition import Condition
 from harness.launch.group import Launch, LaunchGroup
-from harness.phase2 import admission
-from harness.phase2 import planning as plans
-from harness.phase2.executor import Attempt, Executor
+from harness.phase2.executors.base import Attempt, Executor
+from harness.phase2.executors.gpu import GpuGate, auto_jobs, check_devices, min_gpu_memory
+from harness.phase2.need.caps import cpus, thread_caps
+from harness.phase2.need.estimate import EARLY_MARGIN
 from harness.phase2.options import RunOptions
-from harness.phase2.policy import RetryPolicy
-from harness.phase2.schedule import TICK_S
+from harness.phase2.schedule import admission
+from harness.phase2.schedule.loop import TICK_S
+from harness.phase2.schedule.retry import RetryPolicy
+from harness.phase2.schedule.task import Task, attempt_dir
 from harness.phase2.strategy import STRATEGIES, Strategy
-from harness.phase2.task import Task, attempt_dir
 from harness.supervise.supervisor import Watch
 from harness.verdict.outcome import Outcome
 from harness.workload import events as ev
 
 HOST = socket.gethostname()
-
-
-class GpuGate:
-    """Admit a child only while every GPU it will use keeps --min-gpu-memory free, counting
-    children that were admitted but have not allocated yet."""
-
-    def __init__(self, handle: nvml.Nvml, min_free_gib: float,
-                 cuda_visible_devices: str | None = None) -> None:
-        """cuda_visible_devices: the evaluations' own (not this process's)."""
-        self.handle, self.min_free_gib = handle, min_free_gib
-        self.cuda_visible_devices = cuda_visible_devices
-
-    def allows(self, not_yet_on_gpu: int) -> tuple[bool, str]:
-        if not self.handle.available or self.min_free_gib <= 0:
-            return True, ""
-        gpus = nvml.visible(self.handle.gpus(), self.cuda_visible_devices)
-        reserve = not_yet_on_gpu * self.min_free_gib * nvml.GIB
-        short = [g.index for g in gpus
-                 if g.memory_free - reserve < self.min_free_gib * nvml.GIB]
-        return (not short), (f"GPUs {short} would drop below {self.min_free_gib} GiB free"
-                             if short else "")
-
-
-def check_devices(handle: nvml.Nvml, env: dict[str, str]) -> None:
-    """Refuse a run that would silently train on CPU on a GPU host (the report's
-    "Solution C": CUDA_VISIBLE_DEVICES='' hides every GPU, without an error)."""
-    if handle.available and env.get("CUDA_VISIBLE_DEVICES") == "":
-        count = len(handle.gpus())
-        raise InputError(
-            f"CUDA_VISIBLE_DEVICES is set but empty: it hides all {count} GPUs of this host, "
-            "so every evaluation would train on CPU without an error; unset it or name the "
-            "GPUs (e.g. CUDA_VISIBLE_DEVICES=0,1)")
 
 
 @dataclass
@@ -76,31 +46,6 @@ class _Running:
     exclusive: bool = False  # nothing starts beside it (it died within a guess before)
 
 
-def auto_jobs(gpus: list[nvml.Gpu], min_free_gib: float) -> tuple[int, str]:
-    """--jobs auto: what the host really has. GPU children: as many as the visible GPUs'
-    free memory holds at --min-gpu-memory each (one per GPU without it); CPU children: one
-    per schedulable CPU (their thread caps split the CPUs between them)."""
-    if not gpus:
-        return plans.cpus(), f"{plans.cpus()} schedulable CPUs"
-    if min_free_gib <= 0:
-        return len(gpus), f"{len(gpus)} visible GPUs, one child each"
-    fits = sum(max(1, int(g.memory_free // (min_free_gib * nvml.GIB))) for g in gpus)
-    return fits, (f"{len(gpus)} visible GPUs hold {fits} children at {min_free_gib:g} GiB "
-                  "free each")
-
-
-def min_gpu_memory(template: list[str], explicit: float | None) -> float:
-    """--min-gpu-memory, else the template's own --min-gpu-memory, else 0."""
-    if explicit is not None:
-        return explicit
-    if "--min-gpu-memory" in template:
-        try:
-            return float(template[template.index("--min-gpu-memory") + 1])
-        except (IndexError, ValueError):
-            return 0.0
-    return 0.0
-
-
 class LocalExecutor(Executor):
     name = "local"
 
@@ -110,7 +55,7 @@ class LocalExecutor(Executor):
         super().__init__(policy)
         self.group, self.strategy, self.jobs = group, strategy, jobs
         self.log_root, self.gpu_gate = log_root, gpu_gate
-        self.caps = plans.thread_caps(plans.cpus(), jobs or 1) if strategy.caps else {}
+        self.caps = thread_caps(cpus(), jobs or 1) if strategy.caps else {}
         if group.budget.limit is not None:
             self.headroom: Callable[[], int | None] = group.headroom
         else:
@@ -272,7 +217,7 @@ class LocalExecutor(Executor):
             if self.policy.need.value is not None:
                 return
             if self._work_started(run.watch):
-                self.policy.measured(run.watch.obs.peak_threads, plans.EARLY_MARGIN,
+                self.policy.measured(run.watch.obs.peak_threads, EARLY_MARGIN,
                                      "at work_started")
 
     @staticmethod
@@ -284,7 +229,7 @@ class LocalExecutor(Executor):
         self._running.clear()
 
     def facts(self) -> dict:
-        return {"executor": self.name, "cluster": None, "cpus": plans.cpus(),
+        return {"executor": self.name, "cluster": None, "cpus": cpus(),
                 "jobs": 1 if self.strategy.admission == "one" else (self.jobs or self.max_running),
                 "max_running": self.max_running,
                 "thread_caps": self.caps, "budget": self.group.budget.record()}

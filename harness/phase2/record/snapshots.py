@@ -9,12 +9,13 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from harness.phase2 import results as made
-from harness.phase2.executor import Executor
+from harness.phase2.executors.base import Executor
 from harness.phase2.grid import Evaluation
-from harness.phase2.ledger import Ledger
 from harness.phase2.options import RunOptions
-from harness.phase2.policy import RetryPolicy
+from harness.phase2.record import summary as made
+from harness.phase2.record.ledger import Ledger
+from harness.phase2.record.row import result_row
+from harness.phase2.schedule.retry import RetryPolicy
 
 REFRESH_S = 30.0  # a results.json and a report are O(grid); the children need the CPUs
 
@@ -28,7 +29,7 @@ class LedgerEvaluations(Sequence):
         self._indices: list[int] | None = None
 
     def __iter__(self) -> Iterator[dict]:
-        return (made.result_row(row) for row in self._ledger.rows())
+        return (result_row(row) for row in self._ledger.rows())
 
     def __len__(self) -> int:
         if self._indices is None:
@@ -76,7 +77,7 @@ class Snapshots:
     def write(self, summary: dict) -> dict:
         """results.json, then the report (a view: one that cannot be drawn is a line on
         stderr); the results, whose evaluations stream from the ledger."""
-        from harness.phase2 import run_report  # matplotlib: not for a run that is refused
+        from harness.phase2.view import html as run_report  # matplotlib: not for a refused run
 
         self.ledger.write_results(summary)
         results = {"evaluations": LedgerEvaluations(self.ledger), "summary": summary}

@@ -14,71 +14,13 @@ final. Completed children teach the need their peaks.
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from harness import jsonio, untrusted
-from harness.phase2 import planning as plans
-from harness.phase2.task import Attempt, Task
+from harness.phase2.need.estimate import Need, need_from_peak
+from harness.phase2.schedule.decisions import DecisionLog
+from harness.phase2.schedule.task import Attempt, Task
 from harness.verdict.outcome import Outcome
 from harness.verdict.verdicts import Verdict
-
-SHOWN_DECISIONS = 1000  # in results.json and the report; decisions.jsonl keeps them all
-
-
-class DecisionLog:
-    """The runner's decisions in order, each with when it was taken: in memory, or, once a
-    run has its OUT, streamed to OUT/decisions.jsonl (a grid of 100,000 evaluations takes
-    as many admission decisions; the runner keeps only the last)."""
-
-    def __init__(self) -> None:
-        self._kept: list[tuple[float, str]] = []
-        self.path: Path | None = None
-        self.last: str | None = None
-
-    def stream_to(self, path: Path) -> None:
-        """From now on into path (emptied), with what was decided before."""
-        self.path = path
-        with open(path, "w") as f:
-            f.writelines(jsonio.dumps_line({"t": t, "decision": d}) for t, d in self._kept)
-        self._kept = []
-
-    def add(self, decision: str) -> None:
-        self.last = decision
-        if self.path is None:
-            self._kept.append((time.time(), decision))
-            return
-        with open(self.path, "a") as f:
-            f.write(jsonio.dumps_line({"t": time.time(), "decision": decision}))
-
-    def __iter__(self) -> Iterator[tuple[float, str]]:
-        if self.path is None:
-            yield from self._kept
-            return
-        for record in untrusted.iter_jsonl(self.path, "decision", limit=None):
-            yield record.get("t", 0.0), str(record["decision"])
-
-    def shown(self, limit: int = SHOWN_DECISIONS) -> list[tuple[float, str]]:
-        """The decisions people are shown: all of them, or past `limit` its first and last
-        halves with a line that says how many are left out (decisions.jsonl has them)."""
-        first: list[tuple[float, str]] = []
-        last: deque[tuple[float, str]] = deque(maxlen=limit // 2)
-        count = 0
-        for item in self:
-            count += 1
-            if len(first) < limit // 2:
-                first.append(item)
-            else:
-                last.append(item)
-        if count <= limit:
-            return [*first, *last]
-        gap = (last[0][0], f"... {count - len(first) - len(last)} more decisions: "
-                           f"{self.path.name if self.path else 'the log'} has every one")
-        return [*first, gap, *last]
-
 
 MAX_ATTEMPTS = 3
 RETRY_BACKOFF_S = 1.0  # doubles per attempt
@@ -90,7 +32,7 @@ class RetryPolicy:
     max_attempts: int = MAX_ATTEMPTS
     backoff_s: float = RETRY_BACKOFF_S
     cap: int | None = None  # the largest need an executor can grant (a cluster's largest node)
-    need: plans.Need = field(default_factory=plans.Need)
+    need: Need = field(default_factory=Need)
     # Tasks a child is granted while no need is known yet (None: the first child is
     # measured alone), and where it comes from.
     prior: int | None = None
@@ -116,7 +58,7 @@ class RetryPolicy:
         one child; unconfirmed until a child of this run completes. A peak that is not a
         positive count (a tampered or corrupt record) is no evidence: nothing is seeded."""
         if isinstance(peak, int) and peak > 0:
-            self.need.value = plans.need_from_peak(peak)
+            self.need.value = need_from_peak(peak)
             self.need_source = f"a peak of {peak} measured earlier in {where}"
             self.note(f"per-child need {self.need.value} from a peak of {peak} threads "
                       f"measured earlier in {where}")
@@ -124,7 +66,7 @@ class RetryPolicy:
     def assume(self, peak: int, where: str) -> None:
         """A prior: children may start under hard grants of this need before one child of
         this command is measured."""
-        self.prior, self.prior_source = plans.need_from_peak(peak), where
+        self.prior, self.prior_source = need_from_peak(peak), where
         self.note(f"no peak measured for this command: children start under grants of "
                   f"{self.prior} tasks ({where}) until one is")
 

@@ -15,9 +15,9 @@ from html import escape
 from pathlib import Path
 
 from harness import untrusted
-from harness.phase2.progress import TIMING_NAMES
-from harness.phase2.results import some
-from harness.phase2.task import ATTEMPT_GLOB
+from harness.phase2.record.summary import some
+from harness.phase2.schedule.task import ATTEMPT_GLOB
+from harness.phase2.view.progress import TIMING_NAMES
 from harness.report import pages, plots
 from harness.supervise import samples
 from harness.verdict.verdicts import Verdict

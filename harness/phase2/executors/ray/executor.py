@@ -23,13 +23,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import InputError
-from harness.phase2 import evaluate, ray_nodes
-from harness.phase2 import planning as plans
-from harness.phase2.executor import Attempt, Executor
+from harness.phase2.executors.base import Attempt, Executor
+from harness.phase2.executors.ray import evaluate
+from harness.phase2.executors.ray import nodes as ray_nodes
+from harness.phase2.executors.ray.cluster import (
+    RESOURCE,
+    Cluster,
+    check_address,
+    connect,
+    import_ray,
+)
+from harness.phase2.need.caps import thread_caps
 from harness.phase2.options import RunOptions
-from harness.phase2.policy import RetryPolicy
-from harness.phase2.ray_cluster import RESOURCE, Cluster, check_address, connect, import_ray
-from harness.phase2.task import Task, attempt_dir, attempt_path
+from harness.phase2.schedule.retry import RetryPolicy
+from harness.phase2.schedule.task import Task, attempt_dir, attempt_path
 from harness.verdict.outcome import Outcome
 from harness.verdict.verdicts import Verdict
 
@@ -79,7 +86,7 @@ class RayExecutor(Executor):
         self.ray = ray or import_ray()
         self.tracker = ray_nodes.tracker(self.ray) if self.real else None
         self.cluster, self.opts = cluster, opts
-        self.caps = plans.thread_caps(max(1, int(opts.cpus_per_eval)), 1)
+        self.caps = thread_caps(max(1, int(opts.cpus_per_eval)), 1)
         self.log_root = Path(opts.out) / "evals"
         policy.cap = cluster.largest  # no grant can be bigger than the largest node
         self.remote = self.ray.remote(_on_node)

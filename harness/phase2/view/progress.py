@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from harness.phase2.results import some
+from harness.phase2.record.summary import some
 
 if TYPE_CHECKING:
     from rich.progress import Progress

@@ -18,9 +18,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
-from harness.phase2.executor import Executor
-from harness.phase2.policy import RetryPolicy
-from harness.phase2.task import Attempt, Task
+from harness.phase2.executors.base import Executor
+from harness.phase2.schedule.retry import RetryPolicy
+from harness.phase2.schedule.task import Attempt, Task
 
 TICK_S = 0.25  # the runner samples less often than the repro harness: it needs peaks of
 # long-lived TF pools, not of every transient thread, and its children need the CPU

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 from harness.errors import InputError
 from harness.host import headroom
-from harness.phase2 import planning as plans
+from harness.phase2.need.caps import cpus
 
 RESOURCE = "threads"
 # Ray's own tasks on a node, measured with psutil for ray 2.60 on a 2-core host:
@@ -40,10 +40,10 @@ def import_ray():
     return ray
 
 
-def node_resources(cpus: int | None = None) -> dict[str, int]:
+def node_resources(node_cpus: int | None = None) -> dict[str, int]:
     """The `threads` this node can offer evaluation children: the live task headroom less
     what Ray's own processes will take once started."""
-    reserve = RAY_DAEMON_TASKS + RAY_WORKER_TASKS * (cpus or plans.cpus())
+    reserve = RAY_DAEMON_TASKS + RAY_WORKER_TASKS * (node_cpus or cpus())
     return {RESOURCE: max(0, headroom.tightest().headroom - reserve)}
 
 
@@ -135,7 +135,7 @@ def connect(address: str | None, tasks_budget: int | None, cpus_per_eval: float,
         init: dict[str, object] = {"address": address}
     else:
         threads = tasks_budget if tasks_budget is not None else node_resources()[RESOURCE]
-        init = {"address": "local", "num_cpus": plans.cpus(), "resources": {RESOURCE: threads},
+        init = {"address": "local", "num_cpus": cpus(), "resources": {RESOURCE: threads},
                 "include_dashboard": False, "object_store_memory": OBJECT_STORE_BYTES}
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

@@ -6,24 +6,20 @@ and stop() when interrupted; the executor owns its processes or cluster and
 reports every attempt as an Attempt, whatever ran it. The retry and per-child
 need decisions are the shared RetryPolicy's, never an executor's.
 
-Executors are found by name: `harness/phase2/<name>_executor.py` defines
-`EXECUTOR`, a subclass of Executor. A new executor (Slurm, k8s Jobs) is one new
-module; `--executor <name>` finds it.
+Executors are found by name (executors/__init__.py): `--executor NAME` imports
+harness.phase2.executors.NAME, whose `EXECUTOR` is a subclass of Executor.
 """
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 
-from harness.errors import InputError
-from harness.phase2.options import MODULE_SUFFIX, RunOptions
-from harness.phase2.options import executor_names as names
-from harness.phase2.policy import RetryPolicy
-from harness.phase2.task import Attempt, Task
+from harness.phase2.options import RunOptions
+from harness.phase2.schedule.retry import RetryPolicy
+from harness.phase2.schedule.task import Attempt, Task
 
-__all__ = ["Attempt", "Executor", "load", "names"]
+__all__ = ["Attempt", "Executor"]
 ROOM_UNBOUNDED = 1 << 30
 
 
@@ -74,11 +70,3 @@ class Executor(ABC):
     def facts(self) -> dict:
         """What the summary says about this executor: executor, cluster, jobs,
         max_running, thread_caps, budget."""
-
-
-def load(name: str) -> type[Executor]:
-    """The Executor class called name (InputError names the known ones)."""
-    if name not in names():
-        raise InputError(f"unknown executor {name!r}: use {', '.join(names())}")
-    module = importlib.import_module(f"{__package__}.{name}{MODULE_SUFFIX}")
-    return module.EXECUTOR

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness import envpolicy, jsonio, untrusted
 from harness.errors import InputError
-from harness.phase2.results import result_row
+from harness.phase2.record.row import result_row
 from harness.verdict.verdicts import VERDICTS
 
 RUN_FILE = "run.json"

@@ -24,7 +24,7 @@ from harness.host.limits import Limits
 from harness.launch.command import Command
 from harness.launch.condition import Condition
 from harness.launch.group import Launch, LaunchGroup
-from harness.phase2.task import attempt_path
+from harness.phase2.schedule.task import attempt_path
 from harness.supervise.files import LaunchFiles
 from harness.verdict.outcome import Outcome
 
