@@ -25,6 +25,7 @@ from harness.phase2 import RunOptions, grid
 from harness.phase2 import run as run_phase2
 from harness.phase2.need import cache as plan_cache
 from harness.phase2.need.cache import CACHE_ENV
+from harness.phase2.need.caps import Recipe
 
 EVALS = 6
 TINY = ["python3", "-c", "import time; print({x}); time.sleep(1.5)"]
@@ -79,7 +80,7 @@ def run() -> dict:
         warm_s, warm = _run("runner", Path(tmp, "warm"))
         _, naive = _run("naive", Path(tmp, "naive"), cache=False)
         os.environ[CACHE_ENV] = str(Path(tmp, "polluted-cache"))
-        plan_cache.save(TINY, {}, 1)  # a tiny command ran by hand before this grid
+        plan_cache.save(Recipe(TINY, {}), 1)  # a tiny command ran by hand before this grid
         polluted_s, polluted = _run("runner", Path(tmp, "polluted"))
         guess_deaths = _guess_deaths(Path(tmp, "polluted"))
         del os.environ[CACHE_ENV]

@@ -123,7 +123,7 @@ def run(args: argparse.Namespace, command: list[str] | None) -> int:
     opts = _options(args)
     # the machinery (psutil, rich, the executors) only once the input is known good
     from harness.phase2 import runner
-    from harness.phase2.record.ledger import RESULTS_FILE
+    from harness.phase2.layout import Layout
 
     if args.verb == "plan":
         result = runner.plan(command, grid, opts)
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace, command: list[str] | None) -> int:
         return EXIT_OK if result.concurrency > 0 else EXIT_FAILED
     results = runner.run(command, grid, opts)
     if args.json:  # results.json itself, streamed: a large grid's is never one string
-        with open(Path(args.out) / RESULTS_FILE) as written:
+        with open(Layout(Path(args.out)).results) as written:
             shutil.copyfileobj(written, sys.stdout)
     else:
         from harness.phase2.view.progress import print_summary

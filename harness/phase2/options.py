@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.host.limits import Limits
+from harness.launch.condition import Condition
 from harness.launch.defaults import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S
 
 DEFAULT_METRIC = "cv_score_mean"
+TICK_S = 0.25  # the runner samples less often than the repro harness: it needs peaks of
+# long-lived TF pools, not of every transient thread, and its children need the CPU
 
 
 @dataclass
@@ -33,3 +37,9 @@ class RunOptions:
     gpus_per_eval: float = 0.0
     deadline_s: float | None = None  # for the whole grid, from its start
     plan_cache: bool = True  # read and write per-child peaks in the user's cache dir
+
+    def condition(self, name: str, tasks: int | None = None) -> Condition:
+        """The launch condition every child of this run gets: the parent's state and the
+        environment it was told, under a task budget of `tasks` (validated on making)."""
+        return Condition(name=name, limits=Limits(tasks=tasks), parent_tf=self.parent_tf,
+                         env=self.env, unset=self.unset)

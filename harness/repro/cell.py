@@ -12,10 +12,13 @@ from harness.launch.condition import Condition
 from harness.launch.group import LaunchGroup
 from harness.phase2.executors.base import Attempt
 from harness.phase2.executors.gpu import GpuGate
+from harness.phase2.executors.launcher import GroupLauncher
 from harness.phase2.executors.local import LocalExecutor
 from harness.phase2.grid import Evaluation
 from harness.phase2.need.caps import cpus
-from harness.phase2.schedule.loop import schedule
+from harness.phase2.need.estimate import Need
+from harness.phase2.schedule.decisions import DecisionLog
+from harness.phase2.schedule.loop import Hooks, Queue, schedule
 from harness.phase2.schedule.retry import RetryPolicy
 from harness.phase2.schedule.task import Task
 from harness.phase2.strategy import STRATEGIES
@@ -43,10 +46,13 @@ def run_copies(command: Command, condition: Condition, log_dir: Path, timeout_s:
     def finish(attempt: Attempt) -> None:
         outcomes[attempt.task.evaluation.index] = attempt.outcome
 
-    policy = RetryPolicy()
+    need, log = Need(), DecisionLog()
+    policy = RetryPolicy(log=log)
+    tasks = [Task(Evaluation(i, {"copy": i}), command) for i in range(condition.siblings)]
     with LaunchGroup(condition, timeout_s, stall_timeout_s) as group:
-        executor = LocalExecutor(group, STRATEGIES["runner"], cpus(), policy,
-                                 Path(log_dir), GpuGate(group.nvml, 0.0))
-        schedule(executor, policy, [Task(Evaluation(i, {"copy": i}), command)
-                                    for i in range(condition.siblings)], finish)
+        executor = LocalExecutor(GroupLauncher(group), STRATEGIES["runner"], jobs=cpus(),
+                                 need=need, log=log, log_root=Path(log_dir),
+                                 gpu_gate=GpuGate(group.nvml, 0.0))
+        schedule(executor, Queue(tasks), lambda attempt: policy.settle(attempt, need),
+                 Hooks(finished=finish))
     return [outcomes[i] for i in sorted(outcomes)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import contextmanager
 
-from harness.phase2.executors.base import Attempt, Executor
+from harness.phase2.executors.base import Attempt, Executor, ExecutorFacts
 from harness.phase2.schedule.task import Task
 from harness.verdict.outcome import Outcome
 
@@ -27,8 +27,8 @@ def instant(outcome_of: Callable[[Task], dict] = ok_scored, slots: int = 2) -> t
     class Instant(Executor):
         name, caps = "instant", {}
 
-        def __init__(self, policy) -> None:
-            super().__init__(policy)
+        def __init__(self, need, log) -> None:
+            super().__init__(need, log)
             self._running: list[Task] = []
 
         @classmethod
@@ -37,8 +37,8 @@ def instant(outcome_of: Callable[[Task], dict] = ok_scored, slots: int = 2) -> t
 
         @classmethod
         @contextmanager
-        def open(cls, opts, template, policy):
-            yield cls(policy)
+        def open(cls, opts, template, need, log):
+            yield cls(need, log)
 
         @property
         def running(self) -> int:
@@ -65,8 +65,7 @@ def instant(outcome_of: Callable[[Task], dict] = ok_scored, slots: int = 2) -> t
         def stop(self, reason: str) -> None:
             self._running = []
 
-        def facts(self) -> dict:
-            return {"executor": self.name, "cluster": None, "cpus": 2, "jobs": slots,
-                    "max_running": slots, "thread_caps": {}, "budget": None}
+        def facts(self) -> ExecutorFacts:
+            return ExecutorFacts(executor=self.name, cpus=2, jobs=slots, max_running=slots)
 
     return Instant

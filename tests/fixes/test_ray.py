@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from harness.phase2.need.caps import Recipe
 from tests.fixes.conftest import FAKE_TEMPLATE
 
 pytestmark = [pytest.mark.fixes, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -159,7 +160,7 @@ def test_six_evaluations_never_more_than_the_threads_allow(ray_cluster, tmp_path
     # command: before the fix every first-wave child started under a grant of 2 and died.
     from harness.phase2.need import cache as plan_cache
 
-    plan_cache.save(["python", "-c", "print(1)"], {}, 1)
+    plan_cache.save(Recipe(["python", "-c", "print(1)"], {}), 1)
     out = tmp_path / "ray"
     done = phase2("--executor", "ray", "--ray-address", ray_cluster, "--max-evals", "6",
                   "--out", str(out))

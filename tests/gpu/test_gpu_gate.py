@@ -18,7 +18,7 @@ from harness.host import nvml
 from harness.launch.condition import Condition
 from harness.phase2 import RunOptions, run
 from harness.phase2.need import plan as plans
-from harness.phase2.need.caps import cpus, thread_caps
+from harness.phase2.need.caps import Recipe, cpus, thread_caps
 
 pytestmark = [pytest.mark.gpu, pytest.mark.timeout(900)]
 STANDIN = Path(__file__).resolve().parent / "gpu_train.py"
@@ -72,7 +72,7 @@ def test_gpu_memory_admission_holds_back_an_evaluation(tmp_path):
                 "--steps", "{steps}"]
     out = tmp_path / "out"
     out.mkdir()  # the per-child thread need is known: only GPU memory can hold one back
-    plans.save_measurement(out, template, thread_caps(cpus(), 2), 10)
+    plans.save_measurement(out, Recipe(template, thread_caps(cpus(), 2)), 10)
     results = run(template, [{"steps": 100}, {"steps": 101}],
                   RunOptions(out=out, jobs=2, live=False,
                              min_gpu_memory=smallest / 2 / nvml.GIB))

@@ -14,7 +14,7 @@ from harness.host import nvml
 from harness.phase2 import RunOptions, grid, run
 from harness.phase2.executors.gpu import auto_jobs
 from harness.phase2.need import cache as plan_cache
-from harness.phase2.need.caps import cpus, thread_caps
+from harness.phase2.need.caps import Recipe, cpus, thread_caps
 from tests.unit.conftest import FAKE
 
 pytestmark = pytest.mark.xdist_group("cgroups")
@@ -46,7 +46,7 @@ def test_a_child_that_outgrows_a_guessed_grant_is_retried_at_once_and_not_charge
     # once): the need is need_from_peak(8) = 11, a guess until a child of this run
     # confirms it. Children die within their guessed grants; each is the runner's mistake.
     template = _template("hold-threads", "20")
-    plan_cache.save(template, thread_caps(cpus(), 2), 8)
+    plan_cache.save(Recipe(template, thread_caps(cpus(), 2)), 8)
     results = _run(tmp_path, template)
     summary = results["summary"]
     assert summary["ok"] == 2, summary
@@ -90,11 +90,11 @@ def test_known_long_evaluations_go_first(tmp_path):
     grid_ = [{"n": 1}, {"n": 2}, {"n": 3}]
     keys = [e.key for e in grid.evaluations(grid_, None)]
     caps = thread_caps(cpus(), 1)
-    plan_cache.save(template, caps, 4, {keys[0]: 1.0, keys[2]: 9.0})
+    plan_cache.save(Recipe(template, caps), 4, {keys[0]: 1.0, keys[2]: 9.0})
     results = _run(tmp_path, template, grid_, jobs=1)
     order = [e["key"] for e in sorted(results["evaluations"], key=lambda e: e["started_at"])]
     assert order == [keys[2], keys[1], keys[0]]  # the unknown one counts as the mean (5 s)
-    saved, _ = plan_cache.durations(template, caps)
+    saved, _ = plan_cache.durations(Recipe(template, caps))
     assert set(saved) == set(keys)  # this run's durations were kept for the next
 
 

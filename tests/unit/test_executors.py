@@ -23,9 +23,10 @@ from harness.phase2.executors.local import LocalExecutor
 from harness.phase2.executors.ray.cluster import Cluster, Node
 from harness.phase2.executors.ray.executor import RayExecutor
 from harness.phase2.grid import Evaluation
-from harness.phase2.need.estimate import need_from_peak
+from harness.phase2.need.estimate import Need, need_from_peak
 from harness.phase2.options import RunOptions
-from harness.phase2.schedule.loop import schedule
+from harness.phase2.schedule.decisions import DecisionLog
+from harness.phase2.schedule.loop import Hooks, Queue, schedule
 from harness.phase2.schedule.retry import RetryPolicy
 from harness.phase2.schedule.task import Task
 
@@ -89,15 +90,15 @@ class FakeRay:
 
 
 @contextmanager
-def local_executor(opts: RunOptions, policy: RetryPolicy):
-    with LocalExecutor.open(opts, [], policy) as executor:
+def local_executor(opts: RunOptions, need: Need, log: DecisionLog):
+    with LocalExecutor.open(opts, [], need, log) as executor:
         yield executor
 
 
 @contextmanager
-def ray_executor(opts: RunOptions, policy: RetryPolicy):
+def ray_executor(opts: RunOptions, need: Need, log: DecisionLog):
     cluster = Cluster(None, [Node("fake-node", 60, 4.0, 0.0)])
-    yield RayExecutor(cluster, opts, policy, ray=FakeRay())
+    yield RayExecutor(cluster, opts, need, log, ray=FakeRay())
 
 
 EXECUTORS = [pytest.param(local_executor, id="local"), pytest.param(ray_executor, id="ray")]
@@ -114,17 +115,18 @@ def _run(open_executor, tmp_path: Path, tasks: list[Task], stall_s: float = 30.0
                       stall_timeout_s=stall_s)
     if open_executor is ray_executor:
         opts.jobs, opts.tasks_budget = None, None  # what RayExecutor.check() demands
-    policy = RetryPolicy(backoff_s=0.2)
-    policy.seed(SEEDED_PEAK, "this test")
+    policy, need = RetryPolicy(backoff_s=0.2), Need()
+    policy.log.note(need.seed(SEEDED_PEAK, "this test"))
     finished: dict[str, list] = {}
 
     def finish(attempt) -> None:
         finished[attempt.task.evaluation.key] = [attempt.outcome.verdict, attempt.node]
 
-    with open_executor(opts, policy) as executor:
+    with open_executor(opts, need, policy.log) as executor:
         if poll_hook:
             poll_hook(executor)
-        interrupted = schedule(executor, policy, tasks, finish, deadline_s=deadline_s)
+        interrupted = schedule(executor, Queue(tasks), lambda a: policy.settle(a, need),
+                               Hooks(finished=finish), deadline_s=deadline_s)
         return policy, finished, interrupted, executor
 
 
@@ -136,9 +138,9 @@ def test_exhaustion_grows_the_need_and_runs_again(open_executor, tmp_path):
     assert interrupted is None and executor.running == 0
     assert tasks[0].verdicts == ["thread_exhaustion", "ok"] and tasks[0].attempts == 2
     assert tasks[1].verdicts == ["ok"] and tasks[1].attempts == 1
-    assert policy.need.value > SEEDED_NEED  # the exhaustion showed the need was too low
+    assert executor.need.value > SEEDED_NEED  # the exhaustion showed the need was too low
     assert any("thread_exhaustion on attempt 1" in d and "retry" in d
-               for d in policy.decisions), policy.decisions
+               for d in policy.log.decisions), policy.log.decisions
     assert {v for v, _ in finished.values()} == {"ok"} and len(finished) == 2
     assert (tmp_path / "out" / "evals" / tasks[0].evaluation.key / "attempt-2").is_dir()
 
@@ -146,10 +148,10 @@ def test_exhaustion_grows_the_need_and_runs_again(open_executor, tmp_path):
 @pytest.mark.parametrize("open_executor", EXECUTORS)
 def test_a_hang_is_final(open_executor, tmp_path):
     tasks = _tasks(fake("sleep", "120"))
-    policy, finished, _, _ = _run(open_executor, tmp_path, tasks, stall_s=2.0)
+    _, finished, _, executor = _run(open_executor, tmp_path, tasks, stall_s=2.0)
     assert tasks[0].verdicts == ["hang"] and tasks[0].attempts == 1
     assert [v for v, _ in finished.values()] == ["hang"]
-    assert policy.need.value == SEEDED_NEED  # nothing learnt, nothing retried
+    assert executor.need.value == SEEDED_NEED  # nothing learnt, nothing retried
 
 
 @pytest.mark.parametrize("open_executor", EXECUTORS)
@@ -210,11 +212,11 @@ def test_library_ctrl_c_names_sigint(tmp_path):
 @pytest.mark.parametrize(("threads", "in_flight"), [(60, 1), (100, 2), (200, 4)])
 def test_ray_before_a_need_starts_what_the_nodes_hold_at_the_prior(threads, in_flight,
                                                                      tmp_path):
-    policy = RetryPolicy()
-    policy.assume(34, "this test")  # need_from_peak(34) = 43 tasks
+    need = Need()
+    need.assume(34, "this test")  # need_from_peak(34) = 43 tasks
     opts = RunOptions(out=tmp_path / "out")
     executor = RayExecutor(Cluster(None, [Node("fake-node", threads, 4.0, 0.0)]), opts,
-                           policy, ray=FakeRay())
+                           need, DecisionLog(), ray=FakeRay())
     tasks = _tasks(*(fake("ok") for _ in range(4)))
     started = executor.start(tasks)
     assert len(started) == in_flight  # the rest wait for the need, not in Ray's queue

@@ -20,7 +20,7 @@ from harness.launch.command import Command
 from harness.launch.condition import Condition
 from harness.phase2 import RunOptions, run
 from harness.phase2.need import plan as plans
-from harness.phase2.need.caps import cpus, thread_caps
+from harness.phase2.need.caps import Recipe, cpus, thread_caps
 from harness.supervise.files import LaunchFiles
 from harness.supervise.observation import Observation
 from harness.verdict import exhaustion
@@ -160,7 +160,7 @@ def test_runner_retries_real_messages_and_never_near_misses(tmp_path):
     template = [sys.executable, str(FAKE), "stderr-file", str(said / "{kind}-{n}.txt")]
     out = tmp_path / "out"
     out.mkdir()  # a per-child peak measured before: children run side by side at once
-    plans.save_measurement(out, template, thread_caps(cpus(), 2), 10)
+    plans.save_measurement(out, Recipe(template, thread_caps(cpus(), 2)), 10)
     results = run(template, grid, RunOptions(out=out, jobs=2, live=False,
                                              stall_timeout_s=20.0))
     rows = [r for r in results["evaluations"] if r["params"]["kind"] != "warmup"]

@@ -25,7 +25,7 @@ def test_plan_without_measurement_uses_jobs():
 
 def test_an_unmeasured_peak_teaches_nothing():
     need = Need(value=need_from_peak(12))
-    need.completed(0)  # the child exited before a sample caught it
+    need.completed(0, "here")  # the child exited before a sample caught it
     assert need.value == need_from_peak(12)
-    need.completed(20)
+    need.completed(20, "here")
     assert need.value == need_from_peak(20)

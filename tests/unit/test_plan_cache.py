@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from harness.phase2 import RunOptions, run
 from harness.phase2.need import cache as plan_cache
+from harness.phase2.need.caps import Recipe
 
 CAPS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 # No events and no output until the end: the need is learnt only when one completes.
@@ -13,11 +14,11 @@ GRID = [{"n": 1}, {"n": 2}]
 
 
 def test_round_trip_and_key():
-    assert plan_cache.load(TEMPLATE, CAPS) is None
-    plan_cache.save(TEMPLATE, CAPS, 21)
-    assert plan_cache.load(TEMPLATE, CAPS) == 21
-    assert plan_cache.load(TEMPLATE, {**CAPS, "OMP_NUM_THREADS": "2"}) is None
-    assert plan_cache.load([*TEMPLATE, "--more"], CAPS) is None
+    assert plan_cache.load(Recipe(TEMPLATE, CAPS)) is None
+    plan_cache.save(Recipe(TEMPLATE, CAPS), 21)
+    assert plan_cache.load(Recipe(TEMPLATE, CAPS)) == 21
+    assert plan_cache.load(Recipe(TEMPLATE, {**CAPS, "OMP_NUM_THREADS": "2"})) is None
+    assert plan_cache.load(Recipe([*TEMPLATE, "--more"], CAPS)) is None
 
 
 def _run(tmp_path, name: str, **kw) -> dict:
@@ -43,7 +44,7 @@ def test_a_second_run_starts_from_the_cached_peak(tmp_path):
 
 
 def test_another_commands_peak_is_not_this_ones_prior(tmp_path):
-    plan_cache.save(["python", "-c", "print(1)"], CAPS, 1)  # a tiny command ran before
+    plan_cache.save(Recipe(["python", "-c", "print(1)"], CAPS), 1)  # a tiny command ran before
     summary = _run(tmp_path, "after-a-tiny-one")["summary"]
     assert summary["ok"] == 2
     decisions = "\n".join(summary["decisions"])

@@ -27,8 +27,9 @@ from harness.phase2.executors.ray.evaluate import Returned
 from harness.phase2.executors.ray.executor import RayExecutor
 from harness.phase2.grid import Evaluation
 from harness.phase2.need.caps import default_peak, thread_caps
-from harness.phase2.need.estimate import EARLY_MARGIN
-from harness.phase2.schedule.loop import schedule
+from harness.phase2.need.estimate import EARLY_MARGIN, Need
+from harness.phase2.schedule.decisions import DecisionLog
+from harness.phase2.schedule.loop import Hooks, Queue, schedule
 from harness.phase2.schedule.retry import RetryPolicy
 from harness.phase2.schedule.task import Task
 from harness.phase2.strategy import STRATEGIES
@@ -87,12 +88,15 @@ class Child:
                                     "peak_threads": self.obs.peak_threads})
 
 
-class SimGroup:
-    """What the local executor asks of its launch group: the budget and grants."""
+class SimLauncher:
+    """The local executor's Launcher (executors/launcher.py) over simulated children: the
+    budget, grants, starting and supervising them tick by tick."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, peaks: dict[str, tuple]) -> None:
         self.budget = SimpleNamespace(limit=budget, group=object(), record=dict)
+        self.peaks = peaks
         self.children: list[Child] = []
+        self.all: list[Child] = []
 
     def headroom(self) -> int:
         return self.budget.limit - sum(c.threads_now for c in self.children)
@@ -101,40 +105,38 @@ class SimGroup:
         child.grant = limit
         return True
 
-
-class SimLocal(LocalExecutor):
-    """The real local executor (admission, caps, retries through the policy) over
-    simulated children instead of processes."""
-
-    def __init__(self, budget: int, jobs: int, policy: RetryPolicy, peaks: dict[str, tuple],
-                 tmp: Path) -> None:
-        super().__init__(SimGroup(budget), STRATEGIES["runner"], jobs, policy, tmp,
-                         GpuGate(SimpleNamespace(available=False), 0.0))
-        self.peaks, self.tmp = peaks, tmp
-        self.all: list[Child] = []
-
-    def _launch(self, tasks, grant):
-        made = []
-        for task in tasks:
-            child = Child(*self.peaks[task.evaluation.key], grant=grant)
-            self.group.children.append(child)
-            made.append(child)
+    def start(self, launches):
+        made = [Child(*self.peaks[Path(launch.files.dir).parent.name], grant=launch.grant)
+                for launch in launches]
+        self.children += made
         self.all += made
         return made
 
-    def _wait(self, timeout_s):
-        for child in list(self.group.children):
-            others = sum(c.threads_now for c in self.group.children if c is not child)
-            child.step(self.group.budget.limit - others - child.threads_now,
-                       beside_others=len(self.group.children) > 1)
-        ended = [c for c in self.group.children if c.verdict]
+    def wait(self, timeout_s):
+        for child in list(self.children):
+            others = sum(c.threads_now for c in self.children if c is not child)
+            child.step(self.budget.limit - others - child.threads_now,
+                       beside_others=len(self.children) > 1)
+        ended = [c for c in self.children if c.verdict]
         for child in ended:
-            self.group.children.remove(child)
+            self.children.remove(child)
         return [(child, child.outcome()) for child in ended]
 
+    def interrupt(self, reason: str) -> None:
+        self.children.clear()
+
     @staticmethod
-    def _work_started(child) -> bool:
+    def work_started(child) -> bool:
         return child.age >= 1
+
+
+def sim_local(budget: int, jobs: int, need: Need, log: DecisionLog, peaks: dict[str, tuple],
+              tmp: Path) -> LocalExecutor:
+    """The real local executor (admission, caps, retries through the policy) over
+    simulated children instead of processes."""
+    return LocalExecutor(SimLauncher(budget, peaks), STRATEGIES["runner"], jobs=jobs,
+                         need=need, log=log, log_root=tmp,
+                         gpu_gate=GpuGate(SimpleNamespace(available=False), 0.0))
 
 
 # -- simulated Ray: nodes with `threads`, a FIFO of requests ----------------------------
@@ -222,14 +224,22 @@ def scenarios(draw):
             "jobs": draw(st.integers(1, 4)), "cached": draw(PRIORS)}
 
 
-def _policy(cached: int | None, caps: dict[str, str]) -> RetryPolicy:
+def _policy(cached: int | None, caps: dict[str, str]) -> tuple[RetryPolicy, Need]:
     """The runner's own preparation: a peak of this command from before (here: any
     number a stale or tampered cache may hold), else the default prior."""
-    policy = RetryPolicy(backoff_s=0.0)
-    policy.seed(cached, "the plan cache")
-    if policy.need.value is None:
-        policy.assume(default_peak(caps), "a default for a thread-capped TF child")
-    return policy
+    policy, need = RetryPolicy(backoff_s=0.0), Need()
+    policy.log.note(need.seed(cached, "the plan cache"))
+    if need.value is None:
+        policy.log.note(need.assume(default_peak(caps), "a default for a thread-capped TF child"))
+    return policy, need
+
+
+def _run(executor, policy: RetryPolicy, need: Need, tasks: list[Task]) -> dict[str, str]:
+    finished: dict[str, str] = {}
+    schedule(executor, Queue(tasks), lambda attempt: policy.settle(attempt, need),
+             Hooks(finished=lambda a: finished.__setitem__(a.task.evaluation.key,
+                                                           a.outcome.verdict)))
+    return finished
 
 
 def _tasks(children: list[tuple]) -> tuple[list[Task], dict[str, tuple]]:
@@ -256,13 +266,13 @@ SETTINGS = settings(max_examples=150, deadline=None,
 def test_local_guesses_never_cost_an_evaluation(case):
     tasks, peaks = _tasks(case["children"])
     caps = thread_caps(2, case["jobs"])
-    policy = _policy(case["cached"], caps)
-    finished: dict[str, str] = {}
+    policy, need = _policy(case["cached"], caps)
     with tempfile.TemporaryDirectory() as tmp:
-        executor = SimLocal(case["budget"], case["jobs"], policy, peaks, Path(tmp))
-        schedule(executor, policy, tasks,
-                 lambda a: finished.__setitem__(a.task.evaluation.key, a.outcome.verdict))
-    assert not [c for c in executor.all if c.shared_death], policy.decisions
+        executor = sim_local(case["budget"], case["jobs"], need, policy.log, peaks, Path(tmp))
+        finished = _run(executor, policy, need, tasks)
+    launcher = executor.launcher
+    assert isinstance(launcher, SimLauncher)
+    assert not [c for c in launcher.all if c.shared_death], policy.log.decisions
     _check(tasks, finished, lambda i: case["children"][i][0] <= case["budget"])
 
 
@@ -270,13 +280,11 @@ def test_local_guesses_never_cost_an_evaluation(case):
 @given(scenarios(), st.lists(st.integers(4, 200), min_size=1, max_size=4))
 def test_ray_guesses_never_cost_an_evaluation(case, nodes):
     tasks, peaks = _tasks(case["children"])
-    policy = _policy(case["cached"], thread_caps(1, 1))
+    policy, need = _policy(case["cached"], thread_caps(1, 1))
     cluster = Cluster(None, [Node(f"n{i}", t, 4.0, 0.0) for i, t in enumerate(nodes)])
-    finished: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         executor = RayExecutor(cluster, SimpleNamespace(
             out=tmp, cpus_per_eval=1, gpus_per_eval=0, timeout_s=60.0, stall_timeout_s=30.0,
-            parent_tf="none", env={}, unset=()), policy, ray=SimRay(nodes, peaks))
-        schedule(executor, policy, tasks,
-                 lambda a: finished.__setitem__(a.task.evaluation.key, a.outcome.verdict))
+            parent_tf="none", env={}, unset=()), need, policy.log, ray=SimRay(nodes, peaks))
+        finished = _run(executor, policy, need, tasks)
     _check(tasks, finished, lambda i: case["children"][i][0] <= max(nodes))

@@ -164,18 +164,19 @@ def test_ray_killing_for_memory_is_the_evaluations_own_error(tmp_path):
 
 def test_node_lost_is_retried_with_the_same_need():
     from harness.phase2.grid import Evaluation
+    from harness.phase2.need.estimate import Need
     from harness.phase2.schedule.retry import RetryPolicy
     from harness.phase2.schedule.task import Attempt, Task
     from harness.verdict.outcome import Outcome
 
-    policy = RetryPolicy(backoff_s=0.0)
-    policy.seed(20, "this test")
-    need = policy.need.value
+    policy, estimate = RetryPolicy(backoff_s=0.0), Need()
+    estimate.seed(20, "this test")
+    need = estimate.value
     task = Task(Evaluation(0, {"i": 0}), Command(("true",)), attempts=1)
     lost = Outcome.from_record({"method": "phase2", "condition": "c", "verdict": "node_lost",
                                 "log_dir": ""})
-    assert policy.settle(Attempt(task, lost, "worker-7 node aaaa"))
-    assert policy.need.value == need
-    assert "node_lost on attempt 1 (worker-7 node aaaa)" in policy.decisions[-1]
+    assert policy.settle(Attempt(task, lost, "worker-7 node aaaa"), estimate)
+    assert estimate.value == need
+    assert "node_lost on attempt 1 (worker-7 node aaaa)" in policy.log.decisions[-1]
     task.attempts = policy.max_attempts
-    assert not policy.settle(Attempt(task, lost, "worker-7"))  # attempts run out
+    assert not policy.settle(Attempt(task, lost, "worker-7"), estimate)  # attempts run out

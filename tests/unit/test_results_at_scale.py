@@ -15,8 +15,8 @@ from harness.phase2 import runner
 from harness.phase2.grid import Evaluation
 from harness.phase2.options import RunOptions
 from harness.phase2.record.row import RESULT_KEYS
-from harness.phase2.record.summary import SHOWN_MISSING
 from harness.phase2.view.html import GANTT_ROWS
+from harness.phase2.view.wording import SHOWN_MISSING
 from tests.fakes.instant import instant
 
 SIZE = GANTT_ROWS + 40  # past the Gantt: the report's large view is drawn too

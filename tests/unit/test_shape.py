@@ -153,6 +153,45 @@ def test_packages_import_only_downwards():
     assert not wrong, "imports upwards: " + ", ".join(sorted(wrong))
 
 
+# -- phase2 by job -------------------------------------------------------------------
+
+# Low to high inside harness/phase2: a job imports only the jobs before it, and the
+# foundation modules (options, layout, strategy) import no job at all.
+PHASE2_JOBS = ("grid", "need", "schedule", "executors", "record", "view", "runner")
+PHASE2_FOUNDATION = {"options", "layout", "strategy"}
+PHASE2_MAX_TOP_MODULES = 8
+
+
+def _job(module: str) -> str | None:
+    """The phase2 job a module belongs to ('foundation' for options/layout/strategy;
+    the package's own __init__ is the entry, like runner)."""
+    parts = module.split(".")
+    if parts[:2] != ["harness", "phase2"]:
+        return None
+    if len(parts) == 2:
+        return "runner"
+    return "foundation" if parts[2] in PHASE2_FOUNDATION else parts[2]
+
+
+def test_phase2_is_a_few_modules_and_its_jobs_in_subpackages():
+    top = {p.stem for p in (PACKAGE / "phase2").glob("*.py")}
+    jobs = {p.name for p in (PACKAGE / "phase2").iterdir() if (p / "__init__.py").is_file()}
+    assert len(top) <= PHASE2_MAX_TOP_MODULES, sorted(top)
+    assert jobs == set(PHASE2_JOBS) - {"runner"}, sorted(jobs)
+
+
+def test_phase2_jobs_import_only_earlier_jobs():
+    rank = {"foundation": -1, **{name: i for i, name in enumerate(PHASE2_JOBS)}}
+    wrong = []
+    for module, imports in import_graph().items():
+        here = _job(module)
+        for imported in imports:
+            there = _job(imported)
+            if here is not None and there is not None and rank[there] > rank[here]:
+                wrong.append(f"{module} -> {imported}")
+    assert not wrong, "phase2 imports upwards: " + ", ".join(sorted(wrong))
+
+
 VERDICT_NAMES = {"ok", "thread_exhaustion", "hang", "pipe_deadlock", "timeout", "crash",
                  "error", "no_gpu_work", "launch_error", "node_lost"}
 

@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from harness.host import cgroup
+from harness.phase2.need.caps import Recipe
 from tests.unit.conftest import FAKE
 
 pytestmark = pytest.mark.xdist_group("cgroups")
@@ -229,7 +230,7 @@ def test_a_bad_plan_cache_entry_is_skipped_with_one_warning(entry, tmp_path):
 
     template = [PY, str(FAKE), "ok", "{n}"]
     caps = thread_caps(cpus(), 1)
-    plan_cache.save(template, caps, 5)
+    plan_cache.save(Recipe(template, caps), 5)
     path = next(plan_cache.directory().glob("*.json"))
     saved = json.loads(path.read_text())
     path.write_text(json.dumps({**saved, **entry}))

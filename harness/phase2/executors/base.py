@@ -3,8 +3,9 @@
 In the spirit of torch elastic's PContext: schedule() (the runner's one loop)
 calls start() with the tasks that may start, poll() for attempts that ended,
 and stop() when interrupted; the executor owns its processes or cluster and
-reports every attempt as an Attempt, whatever ran it. The retry and per-child
-need decisions are the shared RetryPolicy's, never an executor's.
+reports every attempt as an Attempt, whatever ran it. The retry decisions are the
+shared RetryPolicy's, never an executor's; an executor asks the per-child need
+(need/estimate.py) for grants and tells it what it measured.
 
 Executors are found by name (executors/__init__.py): `--executor NAME` imports
 harness.phase2.executors.NAME, whose `EXECUTOR` is a subclass of Executor.
@@ -14,13 +15,28 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 
+from harness.phase2.need.estimate import Need
 from harness.phase2.options import RunOptions
-from harness.phase2.schedule.retry import RetryPolicy
+from harness.phase2.schedule.decisions import DecisionLog
 from harness.phase2.schedule.task import Attempt, Task
 
-__all__ = ["Attempt", "Executor"]
+__all__ = ["Attempt", "Executor", "ExecutorFacts"]
 ROOM_UNBOUNDED = 1 << 30
+
+
+@dataclass(frozen=True)
+class ExecutorFacts:
+    """What the run's summary says about the executor that ran it."""
+
+    executor: str
+    cluster: dict | None = None  # Ray: the cluster's address and nodes
+    cpus: int | None = None  # what the run's children could use at once
+    jobs: int | None = None
+    max_running: int | None = None
+    thread_caps: dict[str, str] = field(default_factory=dict)
+    budget: dict | None = None
 
 
 class Executor(ABC):
@@ -29,8 +45,8 @@ class Executor(ABC):
     name: str
     caps: dict[str, str]  # thread caps every child gets (env)
 
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
+    def __init__(self, need: Need, log: DecisionLog) -> None:
+        self.need, self.log = need, log
 
     @classmethod
     @abstractmethod
@@ -40,7 +56,7 @@ class Executor(ABC):
 
     @classmethod
     @abstractmethod
-    def open(cls, opts: RunOptions, template: list[str], policy: RetryPolicy
+    def open(cls, opts: RunOptions, template: list[str], need: Need, log: DecisionLog
              ) -> AbstractContextManager[Executor]:
         """Connect (a cluster) or set up (a launch group); closed when the run ends."""
 
@@ -67,6 +83,5 @@ class Executor(ABC):
         """Stop every running attempt now; their files are kept, they are not reported."""
 
     @abstractmethod
-    def facts(self) -> dict:
-        """What the summary says about this executor: executor, cluster, jobs,
-        max_running, thread_caps, budget."""
+    def facts(self) -> ExecutorFacts:
+        """What the summary says about this executor."""

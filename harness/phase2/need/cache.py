@@ -19,7 +19,7 @@ from pathlib import Path
 from harness import jsonio, untrusted
 from harness.host import nvml
 from harness.phase2.need import plan as planning
-from harness.phase2.need.caps import cpus
+from harness.phase2.need.caps import Recipe, cpus
 
 CACHE_ENV = "HARNESS_PLAN_CACHE"  # a directory: overrides the user's cache dir (tests)
 
@@ -43,11 +43,11 @@ def _tensorflow() -> str | None:
     return None
 
 
-def key(template: list[str], caps: dict[str, str]) -> dict:
+def key(recipe: Recipe) -> dict:
     with nvml.Nvml.open() as handle:
         gpus = handle.gpus() if handle.available else []
     visible = nvml.visible(gpus, os.environ.get("CUDA_VISIBLE_DEVICES"))
-    return {"template": list(template), "caps": caps, "cpus": cpus(),
+    return {"template": list(recipe.template), "caps": recipe.caps, "cpus": cpus(),
             "gpus": [g.uuid for g in visible], "tensorflow": _tensorflow()}
 
 
@@ -78,9 +78,9 @@ def _problem(saved: dict) -> str | None:
     return None
 
 
-def _entry(template: list[str], caps: dict[str, str]) -> dict:
+def _entry(recipe: Recipe) -> dict:
     """The saved entry for this key on this host, or {} (none, another key's, or bad)."""
-    record = key(template, caps)
+    record = key(recipe)
     path = _path(record)
     if not path.exists() and not path.is_symlink():
         return {}
@@ -93,27 +93,26 @@ def _entry(template: list[str], caps: dict[str, str]) -> dict:
     return _skip(path, why) if why else saved
 
 
-def load(template: list[str], caps: dict[str, str]) -> int | None:
+def load(recipe: Recipe) -> int | None:
     """The peak measured earlier for this key on this host, or None."""
-    return _entry(template, caps).get("per_child_peak")
+    return _entry(recipe).get("per_child_peak")
 
 
-def durations(template: list[str], caps: dict[str, str]
-              ) -> tuple[dict[str, float], float | None]:
+def durations(recipe: Recipe) -> tuple[dict[str, float], float | None]:
     """(evaluation key -> seconds its last ok run took, for the longest ones; the mean of
     every ok evaluation), for this key on this host."""
-    entry = _entry(template, caps)
+    entry = _entry(recipe)
     mean = entry.get("mean_s")
     return dict(entry.get("durations") or {}), mean if untrusted.real_number(mean) else None
 
 
-def save(template: list[str], caps: dict[str, str], peak: int,
+def save(recipe: Recipe, peak: int,
          took: dict[str, float] | None = None, mean_s: float | None = None) -> None:
     """Keep the peak, the durations of the longest ok evaluations (this run's beside earlier
     ones, KEPT_DURATIONS at most: the entry stays small for a grid of any size) and their
     mean."""
-    record = key(template, caps)
-    known, earlier_mean = durations(template, caps)
+    record = key(recipe)
+    known, earlier_mean = durations(recipe)
     known.update(took or {})
     longest = dict(sorted(known.items(), key=lambda kv: -kv[1])[:KEPT_DURATIONS])
     entry = {"key": record, "per_child_peak": peak, "durations": longest,

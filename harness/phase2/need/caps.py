@@ -5,6 +5,17 @@ of this command was measured."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What every child of a run is made from: the command template and the thread caps
+    its environment gets. A measured peak is evidence about this recipe only (plan.json,
+    the plan cache): another command's, or the same under other caps, is not."""
+
+    template: list[str]
+    caps: dict[str, str]
 
 
 def cpus() -> int:

@@ -10,10 +10,9 @@ from harness import jsonio, untrusted
 from harness.errors import InputError
 from harness.host import headroom
 from harness.host.limits import pid_max
-from harness.phase2.need.caps import cpus, thread_caps
+from harness.phase2.layout import Layout
+from harness.phase2.need.caps import Recipe, cpus, thread_caps
 from harness.phase2.need.estimate import MARGIN, need_from_peak
-
-PLAN_FILE = "plan.json"
 
 
 @dataclass
@@ -59,10 +58,11 @@ def make(jobs: int | None, tasks_budget: int | None, peak: int | None) -> Plan:
     return Plan(source, limit, used, peak, need, host, wanted, concurrency, caps, why)
 
 
-def save_measurement(out: Path, template: list[str], caps: dict[str, str], peak: int) -> None:
+def save_measurement(out: Path, recipe: Recipe, peak: int) -> None:
     """Remember one child's measured peak for this command, caps and host in OUT."""
-    record = {"template": template, "caps": caps, "cpus": cpus(), "per_child_peak": peak}
-    jsonio.write_json(Path(out) / PLAN_FILE, record)
+    record = {"template": recipe.template, "caps": recipe.caps, "cpus": cpus(),
+              "per_child_peak": peak}
+    jsonio.write_json(Layout(Path(out)).plan, record)
 
 
 def valid_peak(value: object) -> bool:
@@ -70,16 +70,16 @@ def valid_peak(value: object) -> bool:
     return untrusted.count(value, pid_max())
 
 
-def load_measurement(out: Path, template: list[str], caps: dict[str, str]) -> int | None:
+def load_measurement(out: Path, recipe: Recipe) -> int | None:
     """A peak measured earlier in OUT for the same command, caps and CPU count; a plan.json
     that is there but is not one is InputError naming it."""
-    path = Path(out) / PLAN_FILE
+    path = Layout(Path(out)).plan
     if not path.exists() and not path.is_symlink():
         return None
     record = untrusted.read_json_object(path)
     if record is None or not valid_peak(record.get("per_child_peak")):
         raise InputError(f"{path}: not a plan (its per_child_peak must be a task count); "
                          "remove it, or choose another --out")
-    same = (record.get("template") == template and record.get("caps") == caps
+    same = (record.get("template") == recipe.template and record.get("caps") == recipe.caps
             and record.get("cpus") == cpus())
     return record["per_child_peak"] if same else None

@@ -19,18 +19,8 @@ from pathlib import Path
 
 from harness import envpolicy, jsonio, untrusted
 from harness.errors import InputError
-from harness.phase2.record.row import result_row
-from harness.verdict.verdicts import VERDICTS
-
-RUN_FILE = "run.json"
-LEDGER_FILE = "ledger.jsonl"
-RESULTS_FILE = "results.json"
-DECISIONS_FILE = "decisions.jsonl"
-# What the harness itself puts in an --out before a run does (`phase2 plan --out OUT`).
-HARNESS_MADE = {RUN_FILE, LEDGER_FILE, RESULTS_FILE, DECISIONS_FILE, "plan.json",
-                "plan-probe", "evals", "report.html", ".harness"}
-
-
+from harness.phase2.layout import HARNESS_MADE, RUN_FILE, Layout
+from harness.phase2.record.row import problem, result_row
 
 
 def _write_identity(path: Path, identity: dict) -> None:
@@ -81,7 +71,7 @@ class Ledger:
     per evaluation, so the runner holds no finished record in memory."""
 
     def __init__(self, out: Path, size: int) -> None:
-        self.out, self.path = out, out / LEDGER_FILE
+        self.out, self.path = out, Layout(out).ledger
         self._at = array("q", [-1]) * size  # evaluation index -> offset of its latest line
 
     @classmethod
@@ -180,7 +170,7 @@ class Ledger:
         summary_text = json.dumps(envpolicy.redact_data(rest), indent=2, default=str)
         missing = jsonio.array_items((json.dumps(key) for key in summary.get("missing") or ()),
                                  "      ")
-        jsonio.write_atomic(self.out / RESULTS_FILE, itertools.chain(
+        jsonio.write_atomic(Layout(self.out).results, itertools.chain(
             ['{\n  "evaluations": ['], self._result_rows(),
             ['\n  ],\n  "summary": ', textwrap.indent(summary_text, "  ").lstrip()[:-4],
              ',\n    "missing": ['], missing, ["\n    ]\n  }\n}\n"]), durable=True)
@@ -205,29 +195,3 @@ def _lines(path: Path) -> Iterator[tuple[int, int, bytes, bool]]:
 
 
 # A ledger line's fields and what each must be: what --resume and results.json read.
-_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "key": str, "params": dict, "verdict": str, "attempts": int, "attempt_verdicts": list,
-    "duration_s": (int, float), "started_at": (int, float), "peak_threads": int,
-    "cpu_s": (int, float)}
-
-
-_NAMES = {"duration_s": "number", "started_at": "number", "cpu_s": "number"}
-
-
-def problem(record: object) -> str | None:
-    """Why a ledger line is not a finished evaluation's record, or None."""
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    for field, kind in _FIELDS.items():
-        value = record.get(field)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            return (f"its {field!r} is {str(value)[:40]!r}, not a "
-                    f"{_NAMES.get(field, getattr(kind, '__name__', kind))}")
-    if record["verdict"] not in VERDICTS:
-        return f"its verdict {record['verdict'][:40]!r} is not one"
-    if not untrusted.count(record["attempts"], 10**6) or record["peak_threads"] < 0:
-        return "its counts are out of range"
-    if not all(map(untrusted.real_number, (record["duration_s"], record["cpu_s"],
-                                           record["started_at"]))):
-        return "its times are out of range"
-    return None

@@ -1,13 +1,16 @@
-"""One finished evaluation as the ledger stores it (a line of OUT/ledger.jsonl) and as
-results.json shows it."""
+"""One finished evaluation's row, in one place: built from its task and outcome (record),
+checked when the ledger is read back (problem: ledger lines are untrusted input), and
+projected to what results.json shows of it (result_row)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from harness import untrusted
 from harness.phase2.schedule.task import Task
 from harness.supervise.files import LaunchFiles
 from harness.verdict.outcome import Outcome
+from harness.verdict.verdicts import VERDICTS
 from harness.workload import events as ev
 
 # The keys of each evaluation in results.json (the ledger keeps the whole record).
@@ -30,7 +33,8 @@ def record(task: Task, outcome: Outcome, metric: str, node: str) -> dict:
         "verdict": outcome.verdict,
         "attempts": task.attempts,
         "attempt_verdicts": task.verdicts,
-        "guesses": task.guesses,  # attempts that died within a grant the runner guessed
+        # attempts that died within a grant the runner guessed
+        "guesses": [g.record() for g in task.guesses],
         "metrics": outcome.metrics,
         "score": score(outcome.metrics, metric),
         "duration_s": outcome.duration_s,
@@ -67,3 +71,31 @@ def timing(task: Task, outcome: Outcome) -> dict[str, float | None]:
 def result_row(row: dict) -> dict:
     """One evaluation as results.json shows it (the ledger keeps the whole record)."""
     return {k: row.get(k) for k in RESULT_KEYS}
+
+
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "key": str, "params": dict, "verdict": str, "attempts": int, "attempt_verdicts": list,
+    "duration_s": (int, float), "started_at": (int, float), "peak_threads": int,
+    "cpu_s": (int, float)}
+
+
+_NAMES = {"duration_s": "number", "started_at": "number", "cpu_s": "number"}
+
+
+def problem(record: object) -> str | None:
+    """Why a ledger line is not a finished evaluation's record, or None."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for field, kind in _FIELDS.items():
+        value = record.get(field)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return (f"its {field!r} is {str(value)[:40]!r}, not a "
+                    f"{_NAMES.get(field, getattr(kind, '__name__', kind))}")
+    if record["verdict"] not in VERDICTS:
+        return f"its verdict {record['verdict'][:40]!r} is not one"
+    if not untrusted.count(record["attempts"], 10**6) or record["peak_threads"] < 0:
+        return "its counts are out of range"
+    if not all(map(untrusted.real_number, (record["duration_s"], record["cpu_s"],
+                                           record["started_at"]))):
+        return "its times are out of range"
+    return None

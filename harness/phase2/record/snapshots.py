@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.phase2.executors.base import Executor
 from harness.phase2.grid import Evaluation
-from harness.phase2.options import RunOptions
+from harness.phase2.need.estimate import Need
 from harness.phase2.record import summary as made
 from harness.phase2.record.ledger import Ledger
 from harness.phase2.record.row import result_row
-from harness.phase2.schedule.retry import RetryPolicy
+from harness.phase2.schedule.decisions import DecisionLog
 
 REFRESH_S = 30.0  # a results.json and a report are O(grid); the children need the CPUs
 
@@ -50,23 +51,37 @@ class LedgerEvaluations(Sequence):
         return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
 
 
+@dataclass(frozen=True)
+class Sources:
+    """What a snapshot's summary reads at the moment it is taken, besides the ledger."""
+
+    executor: Executor
+    need: Need
+    log: DecisionLog
+
+
+# Draws OUT/report.html from the results and the decisions shown (view/html.py's
+# write_or_say, handed in by the runner: a record does not know its views).
+Render = Callable[[Path, dict, list[tuple[float, str]]], None]
+
+
 class Snapshots:
     """What a run shows of itself, from its running aggregates and its ledger."""
 
-    def __init__(self, out: Path, ledger: Ledger, tally: made.Tally, policy: RetryPolicy,
-                 executor: Executor, evaluations: Sequence[Evaluation], opts: RunOptions) -> None:
-        self.out, self.ledger, self.tally, self.policy = out, ledger, tally, policy
-        self.executor, self.evaluations, self.opts = executor, evaluations, opts
+    def __init__(self, ledger: Ledger, tally: made.Tally, evaluations: Sequence[Evaluation], *,
+                 strategy: str, sources: Sources, render: Render) -> None:
+        self.ledger, self.tally, self.evaluations = ledger, tally, evaluations
+        self.strategy, self.sources, self.render = strategy, sources, render
         self.t0, self.started_at = time.monotonic(), time.time()
         self._next = self.t0 + REFRESH_S
 
     def summary(self, interrupted: str | None = None) -> dict:
-        facts = {**self.executor.facts(), "per_child_need": self.policy.need.value,
-                 "decisions": [text for _, text in self.policy.log.shown()],
-                 "interrupted": interrupted, "started_at": self.started_at}
-        return made.summary(self.tally, self.evaluations, self.ledger.has,
-                            strategy=self.opts.strategy, wall_s=time.monotonic() - self.t0,
-                            facts=facts).record()
+        src = self.sources
+        return made.summary(
+            self.tally, self.evaluations, self.ledger.has, strategy=self.strategy,
+            wall_s=time.monotonic() - self.t0, facts=src.executor.facts(),
+            per_child_need=src.need.value, decisions=[text for _, text in src.log.shown()],
+            interrupted=interrupted, started_at=self.started_at).record()
 
     def maybe(self) -> None:
         """A snapshot, where the last is older than REFRESH_S."""
@@ -77,9 +92,7 @@ class Snapshots:
     def write(self, summary: dict) -> dict:
         """results.json, then the report (a view: one that cannot be drawn is a line on
         stderr); the results, whose evaluations stream from the ledger."""
-        from harness.phase2.view import html as run_report  # matplotlib: not for a refused run
-
         self.ledger.write_results(summary)
         results = {"evaluations": LedgerEvaluations(self.ledger), "summary": summary}
-        run_report.write_or_say(self.out, results, self.policy.log.shown())
+        self.render(self.ledger.out, results, self.sources.log.shown())
         return results

@@ -13,23 +13,15 @@ import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
+from harness.phase2.executors.base import ExecutorFacts
 from harness.phase2.grid import Evaluation
 from harness.phase2.need.cache import KEPT_DURATIONS
 from harness.verdict.verdicts import Verdict
 
-SHOWN_MISSING = 20  # keys a person is shown of what did not finish; results.json has all
-
-
-def some(keys: Sequence[str]) -> str:
-    """What did not finish, for people: every key, or the first few and how many more."""
-    shown = ", ".join(keys[:SHOWN_MISSING])
-    more = len(keys) - SHOWN_MISSING
-    return f"{shown} and {more:,} more (results.json lists them)" if more > 0 else shown
-
 
 @dataclass
 class Summary:
-    """The run as a whole; the executor fields come from Executor.facts()."""
+    """The run as a whole; the executor fields come from Executor.facts() (ExecutorFacts)."""
 
     strategy: str
     total: int
@@ -112,14 +104,19 @@ class Tally:
 
 
 def summary(tally: Tally, evaluations: Sequence[Evaluation], finished: Callable[[int], bool], *,
-            strategy: str, wall_s: float, facts: dict) -> Summary:
+            strategy: str, wall_s: float, facts: ExecutorFacts, per_child_need: int | None,
+            decisions: list[str], interrupted: str | None, started_at: float) -> Summary:
     """The summary from the running aggregates; the missing keys are the one pass over
     the grid it costs."""
     made = Summary(
         strategy=strategy, total=len(evaluations), finished=tally.finished,
         missing=[e.key for e in evaluations if not finished(e.index)], ok=tally.ok,
         by_verdict=dict(tally.by_verdict), attempts_total=tally.attempts_total,
-        metric=tally.metric, best=tally.best, wall_s=round(wall_s, 3), **facts)
+        metric=tally.metric, best=tally.best, wall_s=round(wall_s, 3),
+        executor=facts.executor, cluster=facts.cluster, jobs=facts.jobs,
+        max_running=facts.max_running, per_child_need=per_child_need,
+        thread_caps=facts.thread_caps, budget=facts.budget, decisions=decisions,
+        interrupted=interrupted, started_at=started_at, cpus=facts.cpus)
     if made.cpus and tally.cpu_s:
         # The floor: the CPU seconds the finished evaluations needed, spread over every
         # CPU; a run's wall time over it says how much the scheduling cost.
@@ -127,5 +124,3 @@ def summary(tally: Tally, evaluations: Sequence[Evaluation], finished: Callable[
         made.floor_s = round(tally.cpu_s / made.cpus, 2)
         made.ratio_to_floor = round(made.wall_s * made.cpus / tally.cpu_s, 3)
     return made
-
-

@@ -60,3 +60,43 @@ def admit(running: Sequence[Child], ask: int | None, free: int | None, total: in
     if free - reserved < ask:
         return None
     return Admit(ask, cap, reserved)
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Not now, and why."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What an executor sees when one more task asks to start."""
+
+    running: Sequence[Child]
+    most: int | None  # the most children at once (None: no bound)
+    exclusive: bool  # a running child runs alone: it died within a guess before
+    after_guess: bool  # this task died within a guess before: it runs alone now
+    ask: int | None  # the need's ask(): the tasks one child is granted
+    need_known: bool  # a need, not only a prior, is known
+    free: int | None  # the budget's headroom now
+    total: int | None  # the tasks the run's children may hold together
+    can_grant: bool  # each child can have a pids.max of its own
+
+
+def decide(scene: Scene) -> Admit | Wait:
+    """Whether one more child starts now, and under which grant. Pure: the executor
+    applies the answer (caps the first child, writes the decision, starts the task)."""
+    if scene.exclusive:
+        return Wait("a child that died within a guessed grant runs alone")
+    if scene.most is not None and len(scene.running) >= scene.most:
+        return Wait(f"{scene.most} running: as many as run at once")
+    if scene.after_guess:  # it died within a guess: now it runs where nothing is guessed
+        return Admit(None) if not scene.running else Wait("it runs alone now")
+    if not scene.running:
+        return Admit(None)  # alone is the best a child can get
+    # a prior needs grants to be safe: without them, measure one child first
+    ask = scene.ask if scene.can_grant or scene.need_known else None
+    decision = admit(scene.running, ask, scene.free, scene.total, scene.can_grant)
+    return decision if decision is not None else Wait(
+        "the budget's headroom does not hold one more child's need")

@@ -30,6 +30,20 @@ class DecisionLog:
             f.writelines(jsonio.dumps_line({"t": t, "decision": d}) for t, d in self._kept)
         self._kept = []
 
+    def note(self, decision: str | None) -> None:
+        """Record a decision, once when the same one repeats (a wait across ticks); None
+        is nothing decided."""
+        if decision is not None and self.last != decision:
+            self.add(decision)
+
+    def decide(self, decision: str) -> None:
+        """Record a decision and when it was taken (the run's report marks it)."""
+        self.add(decision)
+
+    @property
+    def decisions(self) -> list[str]:
+        return [text for _, text in self]
+
     def add(self, decision: str) -> None:
         self.last = decision
         if self.path is None:

@@ -17,13 +17,11 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
 
-from harness.phase2.executors.base import Executor
-from harness.phase2.schedule.retry import RetryPolicy
+from harness.phase2.options import TICK_S
 from harness.phase2.schedule.task import Attempt, Task
-
-TICK_S = 0.25  # the runner samples less often than the repro harness: it needs peaks of
-# long-lived TF pools, not of every transient thread, and its children need the CPU
 
 
 class Queue:
@@ -62,14 +60,36 @@ class Queue:
             heapq.heappush(self._waiting, (task.not_before, next(self._seq), task))
 
 
-def schedule(executor: Executor, policy: RetryPolicy, tasks: Iterable[Task],
-             on_finish: Callable[[Attempt], None],
-             on_attempt: Callable[[Attempt], None] | None = None,
-             deadline_s: float | None = None, size: int | None = None) -> str | None:
-    """Run every task to a final attempt, or until deadline_s from now; the interrupt
-    reason, or None. What is left (queued, or stopped at the deadline) is not finished:
-    --resume runs it. `size`: how many tasks `tasks` yields, where it is a lazy iterable."""
-    queue = Queue(tasks, size)
+class Runs(Protocol):
+    """What the loop needs of an executor (executors/base.py is the whole contract)."""
+
+    @property
+    def running(self) -> int: ...
+
+    def room(self) -> int: ...
+
+    def start(self, ready: list[Task]) -> list[Task]: ...
+
+    def poll(self, timeout_s: float) -> list[Attempt]: ...
+
+    def stop(self, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Who hears of attempts: every one that ended (attempted), and each task's final one
+    (finished)."""
+
+    finished: Callable[[Attempt], None]
+    attempted: Callable[[Attempt], None] = lambda attempt: None
+
+
+def schedule(executor: Runs, queue: Queue, settle: Callable[[Attempt], bool], hooks: Hooks,
+             deadline_s: float | None = None) -> str | None:
+    """Run every queued task to a final attempt, or until deadline_s from now; the
+    interrupt reason, or None. settle(attempt) says whether an attempt runs again (the
+    retry policy's). What is left (queued, or stopped at the deadline) is not finished:
+    --resume runs it."""
     deadline = time.monotonic() + deadline_s if deadline_s else None
     try:
         while len(queue) or executor.running:
@@ -83,12 +103,11 @@ def schedule(executor: Executor, policy: RetryPolicy, tasks: Iterable[Task],
             if offered:
                 queue.started(executor.start(offered))
             for attempt in executor.poll(TICK_S):
-                if on_attempt:
-                    on_attempt(attempt)
-                if policy.settle(attempt):
+                hooks.attempted(attempt)
+                if settle(attempt):
                     queue.again(attempt.task, time.monotonic())
                 else:
-                    on_finish(attempt)
+                    hooks.finished(attempt)
     except KeyboardInterrupt as exc:
         # The CLI's handler names the signal; Python's own SIGINT handler says nothing.
         reason = str(exc) or "SIGINT (KeyboardInterrupt)"

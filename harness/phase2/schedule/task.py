@@ -13,6 +13,21 @@ from harness.supervise.files import LaunchFiles
 from harness.verdict.outcome import Outcome
 
 
+@dataclass(frozen=True)
+class Guess:
+    """An attempt that died within a grant the runner guessed: its mistake, not an
+    attempt of the evaluation's (the ledger keeps these)."""
+
+    attempt: int
+    grant: int | None
+    guess: str  # what the grant was based on
+    shown: int  # the need the child showed at least
+
+    def record(self) -> dict:
+        return {"attempt": self.attempt, "grant": self.grant, "guess": self.guess,
+                "shown": self.shown}
+
+
 @dataclass
 class Task:
     evaluation: Evaluation
@@ -25,7 +40,7 @@ class Task:
     queued_s: float = 0.0  # waiting to start, over all its attempts
     # Attempts that died within a grant the runner guessed: its mistake, not an attempt;
     # the next one runs where nothing is guessed for it.
-    guesses: list[dict] = field(default_factory=list)
+    guesses: list[Guess] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # the policy's word on its attempts
 
     @property
@@ -55,10 +70,7 @@ class Attempt:
     # Why this child could not have been given more (it ran alone on the budget, it had
     # the largest node): an exhaustion then is final, not a reason to retry.
     at_most: str | None = None
-    basis: str = ""  # what the runner based its grant on (policy.basis())
-
-
-ATTEMPT_GLOB = "attempt-*"
+    basis: str = ""  # what the runner based its grant on (Need.basis())
 
 
 def attempt_path(root: Path, attempt: int) -> Path:

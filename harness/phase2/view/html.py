@@ -7,7 +7,6 @@ failed ones instead, so the page stays small for any grid. Rewritten while the r
 from __future__ import annotations
 
 import heapq
-import statistics
 import sys
 import time
 from collections.abc import Iterable
@@ -15,9 +14,8 @@ from html import escape
 from pathlib import Path
 
 from harness import untrusted
-from harness.phase2.record.summary import some
-from harness.phase2.schedule.task import ATTEMPT_GLOB
-from harness.phase2.view.progress import TIMING_NAMES
+from harness.phase2.layout import ATTEMPT_GLOB, Layout
+from harness.phase2.view.wording import TIMING_NAMES, medians, some
 from harness.report import pages, plots
 from harness.supervise import samples
 from harness.verdict.verdicts import Verdict
@@ -26,7 +24,7 @@ from harness.verdict.verdicts import Verdict
 def _attempts(out: Path) -> list[tuple[str, dict]]:
     """(evaluation key, outcome) of every attempt under OUT/evals, in attempt order."""
     found = []
-    paths = [p for p in (out / "evals").glob(f"*/{ATTEMPT_GLOB}/outcome.json")
+    paths = [p for p in Layout(out).evals.glob(f"*/{ATTEMPT_GLOB}/outcome.json")
              if p.parent.name.split("-")[-1].isdigit()]
     for path in sorted(paths, key=lambda p: (p.parent.parent.name,
                                              int(p.parent.name.split("-")[-1]))):
@@ -73,13 +71,8 @@ def _timing_table(evaluations: list[dict]) -> str:
         rows.append(f"<tr><td>{escape(e['key'])}</td><td>{pages.badge(e['verdict'])}</td>"
                     f"<td>{e['attempts']}</td>{cells}<td>{e.get('cpu_s') or 0:.1f}</td>"
                     f"<td>{score}</td></tr>")
-    medians = []
-    for k, label in TIMING_NAMES.items():
-        values = [e["timing"][k] for e in evaluations
-                  if (e.get("timing") or {}).get(k) is not None]
-        if values:
-            medians.append(f"{label} {statistics.median(values):.2f} s")
-    return (f"<p>median per evaluation: {', '.join(medians)}</p>"
+    spent = ", ".join(f"{name} {value:.2f} s" for name, value in medians(evaluations))
+    return (f"<p>median per evaluation: {spent}</p>"
             f"<table>{head}{''.join(rows)}</table>")
 
 
@@ -156,7 +149,7 @@ def write(out: Path, results: dict, decisions: list[tuple[float, str]]) -> Path:
                   + "<h2>Where the time went</h2>" + _timing_table(results["evaluations"]))
     body = (_summary(summary) + pages.legend() + middle
             + f"<h2>Decisions</h2><ol>{listed}</ol>")
-    return pages.write(out / "report.html", pages.page("Phase 2 run", body))
+    return pages.write(Layout(out).report, pages.page("Phase 2 run", body))
 
 
 def write_or_say(out: Path, results: dict, decisions: list[tuple[float, str]]) -> None:
@@ -165,5 +158,5 @@ def write_or_say(out: Path, results: dict, decisions: list[tuple[float, str]]) -
     try:
         write(out, results, decisions)
     except Exception as exc:  # a view must never turn a finished grid into an error
-        print(f"phase2: {out / 'report.html'} not written: {type(exc).__name__}: {exc}",
+        print(f"phase2: {Layout(out).report} not written: {type(exc).__name__}: {exc}",
               file=sys.stderr)

@@ -3,17 +3,15 @@ otherwise, and a summary table at the end."""
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
-from array import array
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from harness.phase2.record.summary import some
+from harness.phase2.view.wording import medians, some
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -128,16 +126,6 @@ def print_summary(results: dict, console: Console | None = None) -> None:
                       "--resume)[/]")
 
 
-TIMING_NAMES = {"queued_s": "queued", "to_work_s": "start to work", "work_s": "work",
-                "reap_s": "reap"}
-
-
 def time_spent(evaluations: Iterable[dict]) -> str:
-    """The median of each part of the evaluations' time, in one line (8 bytes a value)."""
-    values: dict[str, array] = {name: array("d") for name in TIMING_NAMES}
-    for e in evaluations:
-        for name, value in (e.get("timing") or {}).items():
-            if name in values and value is not None:
-                values[name].append(value)
-    return ", ".join(f"{TIMING_NAMES[name]} {statistics.median(got):.2f}s"
-                     for name, got in values.items() if got)
+    """The median of each part of the evaluations' time, in one line."""
+    return ", ".join(f"{name} {value:.2f}s" for name, value in medians(evaluations))

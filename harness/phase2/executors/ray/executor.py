@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import InputError
-from harness.phase2.executors.base import Attempt, Executor
+from harness.phase2.executors.base import Attempt, Executor, ExecutorFacts
 from harness.phase2.executors.ray import evaluate
 from harness.phase2.executors.ray import nodes as ray_nodes
 from harness.phase2.executors.ray.cluster import (
@@ -33,10 +33,13 @@ from harness.phase2.executors.ray.cluster import (
     connect,
     import_ray,
 )
+from harness.phase2.layout import Layout
 from harness.phase2.need.caps import thread_caps
+from harness.phase2.need.estimate import Need
 from harness.phase2.options import RunOptions
-from harness.phase2.schedule.retry import RetryPolicy
+from harness.phase2.schedule.decisions import DecisionLog
 from harness.phase2.schedule.task import Task, attempt_dir, attempt_path
+from harness.phase2.strategy import strategy_of
 from harness.verdict.outcome import Outcome
 from harness.verdict.verdicts import Verdict
 
@@ -77,18 +80,18 @@ class RayExecutor(Executor):
 
     name = "ray"
 
-    def __init__(self, cluster: Cluster, opts: RunOptions, policy: RetryPolicy,
+    def __init__(self, cluster: Cluster, opts: RunOptions, need: Need, log: DecisionLog,
                  ray=None) -> None:
         """ray: the module (tests pass a stand-in with the same calls; without actors or
         nodes, so no tracker and no node-side reaping)."""
-        super().__init__(policy)
+        super().__init__(need, log)
         self.real = ray is None
         self.ray = ray or import_ray()
         self.tracker = ray_nodes.tracker(self.ray) if self.real else None
         self.cluster, self.opts = cluster, opts
         self.caps = thread_caps(max(1, int(opts.cpus_per_eval)), 1)
-        self.log_root = Path(opts.out) / "evals"
-        policy.cap = cluster.largest  # no grant can be bigger than the largest node
+        self.log_root = Layout(Path(opts.out)).evals
+        need.cap = cluster.largest  # no grant can be bigger than the largest node
         self.remote = self.ray.remote(_on_node)
         self.run_id = uuid.uuid4().hex[:12]
         self._refs: dict = {}  # ObjectRef -> (task, grant, what the grant is based on)
@@ -97,7 +100,7 @@ class RayExecutor(Executor):
 
     @classmethod
     def check(cls, opts: RunOptions) -> None:
-        if opts.strategy != "runner":
+        if not strategy_of(opts.strategy).measures:
             raise InputError("--executor ray runs the runner strategy, not "
                                    f"{opts.strategy!r}")
         if opts.jobs is not None:
@@ -110,11 +113,11 @@ class RayExecutor(Executor):
 
     @classmethod
     @contextmanager
-    def open(cls, opts: RunOptions, template: list[str], policy: RetryPolicy
+    def open(cls, opts: RunOptions, template: list[str], need: Need, log: DecisionLog
              ) -> Iterator[RayExecutor]:
         with connect(opts.ray_address, opts.tasks_budget, opts.cpus_per_eval,
                      opts.gpus_per_eval) as cluster:
-            executor = cls(cluster, opts, policy)
+            executor = cls(cluster, opts, need, log)
             executor.reap("left by an earlier driver")  # e.g. one killed with SIGKILL
             yield executor
 
@@ -125,7 +128,7 @@ class RayExecutor(Executor):
     def room(self) -> int:
         """Twice what the nodes hold at the current ask: Ray's own queue stays fed, and the
         driver holds no more refs than that, however large the grid."""
-        grant = min(self.policy.ask() or self.cluster.largest, self.cluster.largest)
+        grant = min(self.need.ask() or self.cluster.largest, self.cluster.largest)
         holds = sum(max(1, n.threads // grant) for n in self.cluster.nodes)
         return max(0, 2 * holds - len(self._refs))
 
@@ -136,8 +139,8 @@ class RayExecutor(Executor):
         for task in started:
             self._submit(task, largest)
         ready = [t for t in ready if not t.guesses]
-        ask = self.policy.ask()
-        if self.policy.need.value is not None:  # Ray queues them until `threads` are free
+        ask = self.need.ask()
+        if self.need.value is not None:  # Ray queues them until `threads` are free
             assert ask is not None  # ask() is the need once one is known
             for task in ready:
                 self._submit(task, min(ask, largest))
@@ -168,7 +171,7 @@ class RayExecutor(Executor):
             num_cpus=opts.cpus_per_eval, num_gpus=opts.gpus_per_eval,
             resources={RESOURCE: grant}, max_retries=0).remote(assignment, self.run_id,
                                                                self.tracker)
-        self._refs[ref] = (task, grant, self.policy.basis())
+        self._refs[ref] = (task, grant, self.need.basis())
 
     def poll(self, timeout_s: float) -> list[Attempt]:
         if not self._refs:  # a retry waiting out its back-off
@@ -220,7 +223,7 @@ class RayExecutor(Executor):
             return
         for node, removed in ray_nodes.reap(self.ray, ray_nodes.alive_ids(self.ray)).items():
             if removed:
-                self.policy.note(f"reaped {len(removed)} pids cgroup(s) {why} on node "
+                self.log.note(f"reaped {len(removed)} pids cgroup(s) {why} on node "
                                  f"{node[:8]}: {', '.join(removed)}")
 
     def _ended(self, ref) -> Attempt:
@@ -253,14 +256,15 @@ class RayExecutor(Executor):
         if left:
             self.reap("after force-cancelled attempts")
 
-    def facts(self) -> dict:
+    def facts(self) -> ExecutorFacts:
         total = sum(n.threads for n in self.cluster.nodes)
-        return {"executor": self.name, "cluster": self.cluster.record(), "jobs": None,
-                "cpus": int(sum(n.cpus for n in self.cluster.nodes)),
-                "max_running": max(self._most, most_at_once(self.intervals)),
-                "thread_caps": self.caps,
-                "budget": {"backend": f"ray resource '{RESOURCE}'", "limit": total,
-                           "per_node": {n.name: n.threads for n in self.cluster.nodes}}}
+        return ExecutorFacts(
+            executor=self.name, cluster=self.cluster.record(), jobs=None,
+            cpus=int(sum(n.cpus for n in self.cluster.nodes)),
+            max_running=max(self._most, most_at_once(self.intervals)),
+            thread_caps=self.caps,
+            budget={"backend": f"ray resource '{RESOURCE}'", "limit": total,
+                    "per_node": {n.name: n.threads for n in self.cluster.nodes}})
 
 
 EXECUTOR = RayExecutor

@@ -1,0 +1,71 @@
+"""What the local executor needs of the processes it runs, as a contract (in the spirit of
+xdist's scheduler protocol): a launch group fills it for real children (GroupLauncher),
+a test fills it with simulated ones. The executor decides; the launcher starts, watches
+and grants."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from harness.host import headroom
+from harness.host.limits import Budget
+from harness.launch.group import Launch, LaunchGroup
+from harness.supervise.supervisor import Watch
+from harness.verdict.outcome import Outcome
+from harness.workload import events as ev
+
+
+class Launcher(Protocol):
+    @property
+    def budget(self) -> Budget:
+        """The run's task budget and the cgroup it grants from (group None: no grants)."""
+
+    def headroom(self) -> int | None:
+        """Tasks the budget has free now (None: no task limit anywhere)."""
+
+    def start(self, launches: list[Launch]) -> list[Watch]:
+        """Start these children now; a watch for each, in order."""
+
+    def wait(self, timeout_s: float) -> list[tuple[Watch, Outcome]]:
+        """Supervise for up to timeout_s; the launches that ended, with their outcomes."""
+
+    def grant(self, watch: Watch, limit: int) -> bool:
+        """Give a running child a pids.max of its own; False where the kernel refused."""
+
+    def interrupt(self, reason: str) -> None:
+        """Stop every running child now, recording why."""
+
+    def work_started(self, watch: Watch) -> bool:
+        """Whether this child has said its device work started."""
+
+
+class GroupLauncher:
+    """A LaunchGroup as the local executor's Launcher."""
+
+    def __init__(self, group: LaunchGroup) -> None:
+        self.group = group
+
+    @property
+    def budget(self) -> Budget:
+        return self.group.budget
+
+    def headroom(self) -> int | None:
+        """The budget's own headroom, or without one the host's tightest limit's."""
+        if self.group.budget.limit is not None:
+            return self.group.headroom()
+        return headroom.tightest().headroom
+
+    def start(self, launches: list[Launch]) -> list[Watch]:
+        return self.group.start(launches)
+
+    def wait(self, timeout_s: float) -> list[tuple[Watch, Outcome]]:
+        return self.group.wait(timeout_s)
+
+    def grant(self, watch: Watch, limit: int) -> bool:
+        return self.group.grant(watch, limit)
+
+    def interrupt(self, reason: str) -> None:
+        self.group.interrupt(reason)
+
+    def work_started(self, watch: Watch) -> bool:
+        return any(e["event"] == ev.WORK_STARTED for e in ev.read_events(watch.files.events))
