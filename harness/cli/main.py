@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_limit_options(launch)
     launch.add_argument("--siblings", type=arg(lambda t: _count(t, "siblings"), "k"),
                         default=1, help="identical launches started together, one budget")
+    launch.add_argument("--calls", type=arg(_calls, "n"),
+                        help="in-parent: how many times the parent runs the command itself "
+                             "(default 3, at most 1000)")
     launch.add_argument("--parent-tf", choices=PARENT_TF_STATES, default="none")
     launch.add_argument("--env", type=arg(env_pair, "KEY=VALUE"), action="append",
                         default=[], help="set in the launching parent's environment")
@@ -86,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     phase2_cli.add_parser(sub)
     diagnose_cli.add_parser(sub)
     return parser
+
+
+def _calls(text: str) -> int:
+    from harness.launch.inparent import MAX_CALLS
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_CALLS:
+        raise ValueError(f"bad --calls {text!r}: must be a whole number 1..{MAX_CALLS}")
+    return value
 
 
 def _count(text: str, name: str) -> int:
@@ -140,7 +155,8 @@ def cmd_launch(args: argparse.Namespace, argv: list[str] | None) -> int:
         siblings=args.siblings, parent_tf=args.parent_tf, env=dict(args.env),
         unset=tuple(args.unset), run_as=args.run_as, budget_backend=args.budget_backend)
     spec = launch.LaunchSpec(_command(args, argv), args.method, condition, Path(args.log_dir),
-                             args.timeout, args.stall_timeout, force=args.force)
+                             args.timeout, args.stall_timeout, force=args.force,
+                             calls=args.calls)
     outcomes = launch.run(spec)
     _print_outcomes(outcomes, args.json)
     return EXIT_OK if all(o.verdict.ok for o in outcomes) else EXIT_FAILED

@@ -31,6 +31,7 @@ from harness.supervise import samples
 from harness.supervise.gpuwork import GpuWorkProbe
 from harness.supervise.supervisor import SAMPLE_INTERVAL_S, Supervisor, Watch
 from harness.verdict import probes
+from harness.verdict.calls import read_calls
 from harness.verdict.classify import first_error
 from harness.verdict.outcome import LaunchFacts, Outcome, build
 
@@ -116,8 +117,11 @@ class LaunchGroup:
         # direct child (no launching parent to join for it): nothing it starts can leave
         # the cgroup. Otherwise the launching parent joins the (unlimited, tracking)
         # cgroup itself, and the child needs no trampoline at all.
-        trampoline = bool(self.budget.limit is not None or cond.limits.rlimits() or self.user
-                          or (direct and (spec.pdeathsig or own is not None)))
+        # An in-process method has no child to exec: its launching parent joins the launch's
+        # cgroup at boot and applies the rlimits to itself.
+        trampoline = not spec.in_process and bool(
+            self.budget.limit is not None or cond.limits.rlimits() or self.user
+            or (direct and (spec.pdeathsig or own is not None)))
         group = str(own.path) if own else None
         child = self._child(launch, group if trampoline else None)
         go = {"method": launch.method, "result": str(files.parent_result), "child": child}
@@ -151,7 +155,7 @@ class LaunchGroup:
             "stdout": str(files.stdout), "stderr": str(files.stderr),
             "workdir": str(files.dir), "group": group,
             "rlimits": self.condition.limits.rlimits(),
-            "user": list(self.user) if self.user else None,
+            "user": list(self.user) if self.user else None, "calls": launch.calls,
         }
 
     def _release(self, pendings: list[Pending], ready_timeout_s: float = READY_TIMEOUT_S
@@ -178,8 +182,10 @@ class LaunchGroup:
                 with contextlib.suppress(BrokenPipeError):
                     pending.proc.stdin.write(line)
                     pending.proc.stdin.close()
+            # In-process, the launching parent is the work: its own process counts.
             watch = Watch(pending.index, pending.proc, pending.files, pending.marker, gpu_probe,
-                          direct=pending.direct, cgroup=pending.launch_cgroup)
+                          direct=pending.direct or CATALOGUE[pending.launch.method].in_process,
+                          cgroup=pending.launch_cgroup)
             self._released[watch] = pending
             self.supervisor.add(watch)
             self._pending.remove(pending)
@@ -239,7 +245,7 @@ class LaunchGroup:
                     "launch_peak": kernel_peak},
             limits=asdict(self.condition.limits), grant=pending.grant,
             gpu_expected=bool(self.gpus),  # on a GPU host, a run without GPU work is flagged
-            notes=pending.launch.notes)
+            notes=pending.launch.notes, calls=read_calls(files.calls))
         seen = probes.observe(files.events, [files.stdout, files.stderr],
                               pending.command.work_pattern, pending.command.done_pattern)
         result = pending.result(watch.obs.parent_returncode, watch.obs.duration_s)

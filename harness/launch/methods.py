@@ -37,6 +37,7 @@ class Child:
     group: str | None = None  # pids cgroup to join
     rlimits: dict[str, int] = field(default_factory=dict)
     user: tuple[int, int] | None = None
+    calls: int = 1  # in-parent: how many times the parent runs the command itself
 
     def __post_init__(self) -> None:
         if self.user is not None:  # arrives as a JSON list
@@ -74,6 +75,9 @@ class Method:
     # The harness can start it itself when the parent state is "no TF" (no extra process).
     direct: bool = False
     pdeathsig: bool = False
+    # The launching parent does the work itself (no child): it joins the launch's cgroup
+    # and its own process is the launch's root.
+    in_process: bool = False
 
 
 def _inherited_env(child: Child) -> dict[str, str]:
@@ -235,6 +239,24 @@ def phase2(child: Child) -> MethodResult:
     return _isolated(child, pdeathsig=True)
 
 
+def in_parent(child: Child) -> MethodResult:
+    """The launching parent runs the command's module or script itself, child.calls times
+    (the incident's Solution B); output to the logs, each call's state to calls.jsonl."""
+    from harness.launch.inparent import run_calls
+
+    target = python_target(tuple(child.argv))
+    if target is None:  # refused at validation; a spec written by hand gets this
+        return MethodResult(launch_error=f"in-parent runs a Python command in-process; "
+                                         f"{child.argv[0]!r} is not a Python command")
+    with _output_to_logs(child):
+        code, ran = run_calls(target, child.calls, cwd=child.cwd, env=child.env,
+                              rlimits=child.rlimits,
+                              record_to=str(Path(child.workdir) / CALLS_FILE))
+    return MethodResult(code, detail={"calls": ran})
+
+
+CALLS_FILE = "calls.jsonl"  # LaunchFiles.calls
+
 CATALOGUE: dict[str, Method] = {m.name: m for m in (
     Method("subprocess-pipes", "subprocess.run(capture_output=True), the field's call",
            subprocess_pipes),
@@ -251,4 +273,6 @@ CATALOGUE: dict[str, Method] = {m.name: m for m in (
            direct=True),
     Method("phase2", "the Phase 2 runner's launch: env-isolated + thread caps + pdeathsig",
            phase2, direct=True, pdeathsig=True),
+    Method("in-parent", "the parent runs the training itself, --calls times (Solution B)",
+           in_parent, python_only=True, in_process=True),
 )}

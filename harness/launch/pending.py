@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from harness import envpolicy, jsonio, untrusted
 from harness.host import cgroup
 from harness.launch.command import Command
+from harness.launch.methods import CATALOGUE
 from harness.supervise.files import LaunchFiles
 
 PARENT_MODULE = "harness.launch.parent"  # the launching parent (python -m ...)
@@ -32,6 +33,7 @@ class Launch:
     notes: tuple[str, ...] = ()  # evidence known before it starts (an unenforced grant)
     index: int | None = None  # its number in the caller's eyes (a sibling, an evaluation)
     condition: str | None = None  # its condition's name in the outcome, if not the group's
+    calls: int = 1  # in-parent: how many times the parent runs the command itself
 
 
 @dataclass
@@ -72,7 +74,16 @@ class Pending:
         """What the launching parent reported (parent.json); for a direct launch the harness
         was the parent and writes the same record."""
         if not self.direct:
-            return untrusted.read_json_object(self.files.parent_result)
+            record = untrusted.read_json_object(self.files.parent_result)
+            if record is None and CATALOGUE[self.launch.method].in_process:
+                # The parent was the work and died at it (an abort, a kill): its own exit
+                # status is the launch's, as a direct child's would be.
+                record = {"method": self.launch.method, "launched_by": "itself",
+                          "returncode": returncode, "via_shell": False, "launch_error": None,
+                          "t_launch": self.t_launch, "t_end": self.t_launch + duration_s,
+                          "detail": {"pid": self.proc.pid if self.proc else None,
+                                     "calls": self.launch.calls}}
+            return record
         assert self.proc is not None  # released: the harness started the child itself
         record = {"method": self.launch.method, "launched_by": "harness",
                   "returncode": returncode, "via_shell": False, "launch_error": None,

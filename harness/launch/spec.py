@@ -39,6 +39,7 @@ class LaunchSpec:
     stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
     child_env: dict[str, str] = field(default_factory=dict)  # e.g. the runner's thread caps
     force: bool = False  # empty a log dir the harness did not make
+    calls: int | None = None  # in-parent: times the parent runs the command (None: default)
 
 
 def effective_command(command: Command, condition: Condition) -> Command:
@@ -56,6 +57,28 @@ def check_method(method: str) -> None:
 
 def check_command(command: Command) -> None:
     command.validate()
+
+
+def check_calls(method: str, calls: int | None, command: Command, condition: Condition
+                ) -> int:
+    """How many calls an in-parent launch makes; --calls with another method, a count out
+    of range, a command that is not Python or a --run-as are refused."""
+    from harness.launch.command import python_target
+    from harness.launch.inparent import DEFAULT_CALLS, MAX_CALLS
+
+    if method != "in-parent":
+        if calls is not None:
+            raise InputError("--calls is for in-parent")
+        return 1
+    if calls is not None and not 1 <= calls <= MAX_CALLS:
+        raise InputError(f"bad --calls {calls}: must be 1..{MAX_CALLS}")
+    if python_target(command.argv) is None:
+        raise InputError(f"in-parent runs a Python command in-process; {command.argv[0]!r} "
+                         "is not a Python command (python -m MODULE, python SCRIPT.py)")
+    if condition.run_as:
+        raise InputError("--run-as is not for in-parent: the launching parent runs the "
+                         "command itself and would give up its own privileges")
+    return calls or DEFAULT_CALLS
 
 
 def check_condition(condition: Condition) -> None:
@@ -94,8 +117,9 @@ def run(spec: LaunchSpec) -> list[Outcome]:
     command = effective_command(spec.command, spec.condition)
     check_command(command)
     check_condition(spec.condition)
+    calls = check_calls(spec.method, spec.calls, command, spec.condition)
     prepare_log_dir(Path(spec.log_dir), spec.force)
-    launches = [Launch(command, spec.method, files, spec.child_env)
+    launches = [Launch(command, spec.method, files, spec.child_env, calls=calls)
                 for files in launch_dirs(Path(spec.log_dir), spec.condition.siblings)]
     with LaunchGroup(spec.condition, spec.timeout_s, spec.stall_timeout_s) as group:
         return group.run(launches)

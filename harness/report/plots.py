@@ -190,3 +190,22 @@ def occupancy(occ: Occupancy) -> str:
            title=f"{occ.count} evaluations: how many ran at once "
                  f"(the mean over each {occ.width:.3g} s)")
     return _svg(fig)
+
+
+def calls(records: Sequence[dict], title: str) -> str:
+    """In-parent: the process's RSS (left axis) and threads (right) after each call, so
+    what one call leaves to the next shows as a slope. Ids: calls-rss, calls-threads."""
+    numbers = [c["call"] for c in records]
+    fig, ax = plt.subplots(figsize=(WIDTH_IN / 2, 2.6))
+    rss = ax.plot(numbers, [c["rss_mb"] for c in records], marker="o", color="tab:blue",
+                  label="RSS (MB)")[0]
+    rss.set_gid("calls-rss")
+    ax.set(xlabel="call", ylabel="RSS (MB)", title=title)
+    ax.set_xticks(numbers)
+    right = ax.twinx()
+    threads = right.plot(numbers, [c["threads"] for c in records], marker="s",
+                         color="tab:orange", label="threads")[0]
+    threads.set_gid("calls-threads")
+    right.set_ylabel("threads")
+    ax.legend(handles=[rss, threads], loc="lower right", fontsize="small")
+    return _svg(fig)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.verdict.outcome import Outcome
@@ -18,7 +19,9 @@ def print_outcomes(outcomes: list[Outcome], console: Console | None = None) -> N
     table = Table(title=f"{outcomes[0].method} / {outcomes[0].condition}" if outcomes else "")
     for column in ("#", "verdict", "exit", "signal", "work", "done", "peak thr", "secs",
                    "orphans", "log dir"):
-        table.add_column(column)
+        # the verdict whole, whatever the width; a long log dir folds instead
+        table.add_column(column, no_wrap=column == "verdict",
+                         overflow="fold" if column == "log dir" else "ellipsis")
     for o in outcomes:
         table.add_row(str(o.sibling), styled(o.verdict), str(o.exit_code), str(o.signal),
                       _flag(o.work_started), _flag(o.completed), str(o.peak_threads),
@@ -26,7 +29,9 @@ def print_outcomes(outcomes: list[Outcome], console: Console | None = None) -> N
     console.print(table)
     for o in outcomes:
         for line in o.evidence[:6]:
-            console.print(f"  [dim]#{o.sibling}[/] {line}", markup=True, highlight=False)
+            # a child wrote much of it: printed as text, never read as markup
+            console.print(f"  [dim]#{o.sibling}[/] {escape(line)}", markup=True,
+                          highlight=False)
 
 
 def print_diagnoses(files: list, read: int, host: dict | None,

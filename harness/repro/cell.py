@@ -4,6 +4,7 @@ condition, or, for the phase2 column, through the Phase 2 runner's own schedulin
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from harness.launch import spec as launch
@@ -30,6 +31,8 @@ def run_cell(command: Command, condition: Condition, method: str, log_dir: Path,
     """One outcome per sibling of the cell (condition x method)."""
     if method == "phase2":
         return run_copies(command, condition, log_dir, timeout_s, stall_timeout_s)
+    if method == "in-parent":  # Solution B: one process runs every evaluation in turn
+        condition = dataclasses.replace(condition, siblings=1)
     spec = launch.LaunchSpec(command, method, condition, log_dir, timeout_s, stall_timeout_s)
     return launch.run(spec)
 

@@ -18,8 +18,13 @@ from harness.launch.condition import Condition
 from harness.verdict.verdicts import VERDICTS, Verdict
 
 METHODS = ("subprocess-pipes", "popen-wait", "os-system", "shell", "mp-spawn", "mp-fork",
-           "env-isolated", "phase2")
+           "env-isolated", "in-parent", "phase2")
 FIELD_METHODS = tuple(m for m in METHODS if m != "phase2")  # what the field could have used
+# The methods that start the training in a process of its own. In-parent (Solution B) runs
+# it in the launching parent itself, one process for all its calls: its cells have one
+# launch, whatever the condition's siblings.
+CHILD_METHODS = tuple(m for m in METHODS if m != "in-parent")
+IN_PARENT = "in-parent"
 _SPEC_RE = re.compile(r"^(?P<verdict>[a-z_]+)(?:(?P<op>>=|<=|=)(?P<count>\d+))?$")
 
 # Budgets, calibrated on a 2-core box (TF 2.21 CPU wheel): one reference child peaks at
@@ -59,7 +64,7 @@ class Row:
     condition: Condition
     reason: str
     expect: dict[str, Expectation]  # method -> expectation; "*" for every other method
-    default: tuple[str, ...] = METHODS  # methods in the CI-sized matrix
+    default: tuple[str, ...] = CHILD_METHODS  # methods in the CI-sized matrix
     gpu_expect: dict[str, Expectation] = field(default_factory=dict)  # on GPU hosts
     checks: tuple[str, ...] = ()  # extra per-cell checks, see tests/repro
     full_only: bool = False
@@ -93,22 +98,25 @@ OK, TE = every(Verdict.OK), every(Verdict.THREAD_EXHAUSTION)
 
 
 REPRESENTATIVE = ("subprocess-pipes", "os-system", "env-isolated", "phase2")
+ONE_PROCESS = "in-parent: one process runs every call"
 
 ROWS: tuple[Row, ...] = (
     Row(_c("baseline"),
         "alone, unlimited, clean parent: every method trains, like the terminal",
-        {"*": OK}),
+        {"*": OK}, default=METHODS),
     Row(_c("tight-budget", limits=Limits(tasks=TIGHT)),
         f"a {TIGHT}-task budget is far below one child's need: TF aborts creating threads",
         {"*": TE}),
     Row(_c("shared-budget", limits=Limits(tasks=FITS_ONE), siblings=4),
         f"4 siblings share a {FITS_ONE}-task budget that fits one: the field's 19-of-20, "
         "whatever the method; only admission control (phase2) completes all",
-        {"*": at_least(Verdict.THREAD_EXHAUSTION, 2), "phase2": OK}),
+        {"*": at_least(Verdict.THREAD_EXHAUSTION, 2), "phase2": OK, IN_PARENT: OK},
+        default=METHODS),
     Row(_c("parent-tf-initialized", parent_tf="initialized"),
         "TF initialised in the parent is harmless to a fresh process; a fork inherits its "
         "dead thread pools and hangs",
-        {"*": OK, "mp-fork": every(Verdict.HANG)}, checks=("stack_dump_on_hang",)),
+        {"*": OK, "mp-fork": every(Verdict.HANG)}, checks=("stack_dump_on_hang",),
+        default=METHODS),
     Row(_c("heavy-output", workload_flags=("--verbosity", "2")),
         "~300 KiB of progress output: Popen(...).wait() with undrained pipes deadlocks",
         {"*": OK, "popen-wait": every(Verdict.PIPE_DEADLOCK)},
@@ -117,13 +125,13 @@ ROWS: tuple[Row, ...] = (
         "CUDA_VISIBLE_DEVICES='' (the report's Solution C) hides every GPU: the child trains "
         "on CPU without an error",
         {"*": OK}, gpu_expect={"*": every(Verdict.NO_GPU_WORK)}, checks=("zero_gpus",),
-        default=("subprocess-pipes", "os-system", "env-isolated", "phase2")),
+        default=("subprocess-pipes", "os-system", "env-isolated", IN_PARENT, "phase2")),
     Row(_c("address-space", limits=Limits(address_space=parse_size("3G"),
                                           stack=parse_size("64M"))),
         "RLIMIT_AS 3 GiB with 64 MiB thread stacks: TF imports (~2.5 GiB), then ~20 stacks "
         "cannot be mapped and pthread_create fails with the same EAGAIN as a task limit; a "
         "forked child keeps glibc's 8 MiB stacks (RLIMIT_STACK is read at exec) and fits",
-        {"*": TE, "mp-fork": OK}, checks=("address_space_cause",)),
+        {"*": TE, "mp-fork": OK, IN_PARENT: OK}, checks=("address_space_cause",)),
     Row(_c("many-core-host", limits=Limits(tasks=FITS_TWO_DEFAULT), siblings=2,
            workload_flags=("--host-cores", "32")),
         f"pools sized for a 32-core host: ~3.7x the threads, so a {FITS_TWO_DEFAULT}-task "
@@ -133,15 +141,17 @@ ROWS: tuple[Row, ...] = (
            workload_flags=("--host-cores", "32"), env=CAPS),
         "many-core-host again with TF_NUM_*/OMP caps set by the parent: fewer threads, both "
         "siblings complete (env-isolated keeps the caps: they are allow-listed)",
-        {"*": OK}, default=REPRESENTATIVE, checks=("fewer_threads_than_many_core",)),
+        {"*": OK}, default=(*REPRESENTATIVE, IN_PARENT),
+        checks=("fewer_threads_than_many_core",)),
     Row(_c("shared-budget-8", limits=Limits(tasks=2 * FITS_ONE), siblings=8),
         "8 siblings share a budget that fits two: most die, whatever the method",
-        {"*": at_least(Verdict.THREAD_EXHAUSTION, 4), "phase2": OK}, full_only=True),
+        {"*": at_least(Verdict.THREAD_EXHAUSTION, 4), "phase2": OK, IN_PARENT: OK},
+        full_only=True),
     Row(_c("stack-limit", limits=Limits(stack=parse_size("512M"),
                                         address_space=parse_size("8G"))),
         "RLIMIT_STACK 512 MiB makes every thread stack 512 MiB: an 8 GiB address space "
         "holds ~16 of them",
-        {"*": TE, "mp-fork": OK}, full_only=True,
+        {"*": TE, "mp-fork": OK, IN_PARENT: OK}, full_only=True,
         checks=("address_space_cause",)),
 )
 

@@ -32,6 +32,8 @@ def cell_page(cell: CellRecord) -> str:
                    if o.get("budget", {}).get("limit")), None)
     plot = plots.threads(series, budget, f"{cell.condition} x {cell.method}: threads "
                                          "per sibling (stacked)") if series else ""
+    plot += "".join(plots.calls(records, f"{cell.condition}: after each call")
+                    for records in cell.calls if records)
     verdicts = ", ".join(badge(v) for v in cell.verdicts)
     body = (f"<p><a href='../repro.html'>&larr; the matrix</a></p>"
             f"<p>{escape(cell.reason)}</p>"

@@ -41,6 +41,7 @@ class CellRecord:
     evidence: list[list[str]] = field(default_factory=list)
     cpu_s: list[float] = field(default_factory=list)  # each sibling's tree, user + system
     waited_s: float = 0.0  # the longest stall or timeout wait its verdicts demanded
+    calls: list[list[dict]] = field(default_factory=list)  # in-parent: each launch's calls
 
     @classmethod
     def of(cls, condition: str, method: str, reason: str, expected: str,
@@ -56,7 +57,8 @@ class CellRecord:
             log_dirs=[str(o.log_dir) for o in outcomes],
             evidence=[o.evidence[:3] for o in outcomes],
             cpu_s=[o.cpu_s or 0.0 for o in outcomes],
-            waited_s=max((waited_s(o) for o in outcomes), default=0.0))  # side by side
+            waited_s=max((waited_s(o) for o in outcomes), default=0.0),  # side by side
+            calls=[o.calls for o in outcomes if o.calls])
 
     def record(self) -> dict:
         return asdict(self)

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.table import Table
 
 from harness import envpolicy
-from harness.repro.matrix import FIELD_METHODS, METHODS, ROWS
+from harness.repro.matrix import CHILD_METHODS, FIELD_METHODS, IN_PARENT, METHODS, ROWS
 from harness.repro.record import CellRecord
 from harness.verdict.verdicts import VERDICTS, Verdict, tally
 
@@ -32,7 +32,7 @@ def conclusions(cells: list[CellRecord]) -> list[str]:
         by_row.setdefault(cell.condition, []).append(cell)
     found: list[str] = []
     for finding in (_baseline, _shared_budget, _parent_tf, _heavy_output, _cuda_hidden,
-                    _address_space, _thread_caps):
+                    _address_space, _thread_caps, _in_parent):
         found += finding(by_row)
     return found
 
@@ -48,7 +48,8 @@ def _baseline(by_row: dict[str, list[CellRecord]]) -> list[str]:
 def _shared_budget(by_row: dict[str, list[CellRecord]]) -> list[str]:
     found = []
     for row in ("shared-budget", "shared-budget-8"):
-        field = [c for c in by_row.get(row, []) if c.method in FIELD_METHODS]
+        field = [c for c in by_row.get(row, [])
+                 if c.method in FIELD_METHODS and c.method in CHILD_METHODS]
         if field:
             lost = [c for c in field if c.verdicts.count(Verdict.THREAD_EXHAUSTION) >= 2]
             n = len(field[0].verdicts)
@@ -142,6 +143,33 @@ def _thread_caps(by_row: dict[str, list[CellRecord]]) -> list[str]:
     return found
 
 
+def _in_parent(by_row: dict[str, list[CellRecord]]) -> list[str]:
+    """What the in-parent launches (Solution B) measured, row by row: the verdict, and what
+    one process carried from call to call."""
+    found = []
+    for row, cells in by_row.items():
+        cell = next((c for c in cells if c.method == IN_PARENT), None)
+        if cell is None:
+            continue
+        calls = cell.calls[0] if cell.calls else []
+        text = f"in-parent under {row}: {_picture(cell.verdicts)}, {len(calls)} calls"
+        if len(calls) >= 2:
+            steps = len(calls) - 1
+            rss = (calls[-1]["rss_mb"] - calls[0]["rss_mb"]) / steps
+            threads = (calls[-1]["threads"] - calls[0]["threads"]) / steps
+            text += (f" in one process peaking at {max(cell.peak_threads)} threads; RSS "
+                     f"{calls[0]['rss_mb']:.0f} MB after call 1, {rss:+.0f} MB and "
+                     f"{threads:+.1f} threads per call; call 1 took "
+                     f"{calls[0]['duration_s']:.1f} s, the last {calls[-1]['duration_s']:.1f} s")
+        others = [c for c in cells if c.method in CHILD_METHODS and c.method != "phase2"]
+        if others and row.startswith("shared-budget"):
+            lost = sum(c.verdicts.count(Verdict.THREAD_EXHAUSTION) for c in others)
+            text += (f" (the child methods' siblings under the same budget lost {lost}: one "
+                     "process is never its own sibling)")
+        found.append(text + ".")
+    return found
+
+
 def floor(cells: list[CellRecord], wall_s: float | None, cores: int) -> dict:
     """The matrix's floor: its children's CPU seconds spread over every core, plus the
     stall and timeout waits its verdicts demanded (a hang is only a hang once watched for
@@ -190,7 +218,7 @@ def _grid(report: dict) -> tuple[list[str], dict[str, dict[str, CellRecord]]]:
 # Short names so the terminal matrix fits 100 columns; matrix_legend() spells them out.
 SHORT_METHODS = {"subprocess-pipes": "pipes", "popen-wait": "popen", "os-system": "os",
                  "shell": "shell", "mp-spawn": "spawn", "mp-fork": "fork",
-                 "env-isolated": "isol", "phase2": "P2"}
+                 "env-isolated": "isol", "in-parent": "inpar", "phase2": "P2"}
 
 
 def _short(verdict: str) -> str:

@@ -62,6 +62,11 @@ class LaunchFiles:
         return self.dir / "samples.jsonl"
 
     @property
+    def calls(self) -> Path:
+        """The in-parent method's calls, one JSON line each as it ends."""
+        return self.dir / "calls.jsonl"
+
+    @property
     def parent_spec(self) -> Path:
         return self.dir / "parent-spec.json"
 

@@ -12,6 +12,7 @@ from harness.supervise import gpuwork
 from harness.supervise.files import LaunchFiles
 from harness.supervise.observation import Observation
 from harness.verdict import exhaustion
+from harness.verdict.calls import growth
 from harness.verdict.classify import classify
 from harness.verdict.probes import Observed, tail
 from harness.verdict.verdicts import Verdict
@@ -46,6 +47,7 @@ class Outcome:
     timeline: dict = field(default_factory=dict)
     peak_vms: int = 0  # the largest VmSize one process of the launch reached (sampled)
     cpu_s: float = 0.0  # user + system seconds of the launch's processes
+    calls: list[dict] = field(default_factory=list)  # in-parent: one record per call
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdict", Verdict(self.verdict))
@@ -95,6 +97,7 @@ class LaunchFacts:
     gpu_expected: bool  # a GPU host: a run without GPU work is flagged
     grant: int | None = None  # its own pids.max at the end, where it had one
     notes: tuple[str, ...] = ()  # what the caller knew before it started
+    calls: list[dict] = field(default_factory=list)  # in-parent: the calls on record
 
 
 def _budget_story(verdict: Verdict, facts: LaunchFacts) -> list[str]:
@@ -127,6 +130,7 @@ def build(obs: Observation, result: dict | None, seen: Observed, facts: LaunchFa
         evidence.append(f"left running after the parent returned, killed: {obs.stragglers}")
     if obs.orphans:
         evidence.append(f"ORPHANS still alive after cleanup: {obs.orphans}")
+    evidence += _calls_story(facts.calls, result)
     if found.verdict.ok and (hit := exhaustion.find([obs.files.stderr])):
         evidence.append(f"completed although {hit.runtime} could not create a thread: "
                         f"{hit.line[:160]} (it carried on with fewer threads)")
@@ -144,4 +148,22 @@ def build(obs: Observation, result: dict | None, seen: Observed, facts: LaunchFa
         log_dir=str(obs.files.dir),
         evidence=[*evidence, *facts.notes, *seen.evidence], devices=seen.devices,
         metrics=metrics, stack_dump=obs.stack_dump, command=facts.command,
-        timeline=obs.timeline, peak_vms=obs.peak_vms, cpu_s=obs.cpu_s)
+        timeline=obs.timeline, peak_vms=obs.peak_vms, cpu_s=obs.cpu_s, calls=facts.calls)
+
+
+def _calls_story(calls: list[dict], result: dict | None) -> list[str]:
+    """In-parent: what grew from call to call, and the call that ended the launch."""
+    if not calls and not (result or {}).get("detail", {}).get("calls"):
+        return []
+    story = growth(calls)
+    failed = [c for c in calls if c["verdict"] != Verdict.OK]
+    if failed:
+        story.append(f"call {failed[0]['call']}: {failed[0]['verdict']}"
+                     + (f" ({failed[0]['error']})" if failed[0].get("error") else ""))
+    asked = (result or {}).get("detail", {}).get("calls")
+    if result and result.get("launched_by") == "itself":
+        story.append(f"the process died in call {len(calls) + 1}; {len(calls)} call(s) "
+                     "before it are on record")
+    elif asked and len(calls) < asked:
+        story.append(f"{len(calls)} of {asked} calls on record")
+    return story

@@ -77,6 +77,14 @@ def main(mode, arg):
             thread.start()
         for thread in threads:
             thread.join()
+    elif mode == "raise":  # fails with a Python exception
+        raise RuntimeError("the fake child failed on purpose")
+    elif mode == "leak-thread":  # leaves one thread running per run (in-parent sees it grow)
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
+    elif mode == "abort-second":  # the first run completes, the second (arg exists) aborts
+        if os.path.exists(arg):
+            os.abort()
+        open(arg, "w").close()
     elif mode == "sleep":  # hangs in C
         time.sleep(float(arg))
     elif mode == "deadlock":  # hangs in Python: a lock taken twice

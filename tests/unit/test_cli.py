@@ -123,7 +123,7 @@ def test_methods_lists_the_catalogue():
     assert done.returncode == 0
     names = [line.split()[0] for line in done.stdout.splitlines()]
     assert names == ["subprocess-pipes", "popen-wait", "os-system", "shell", "mp-spawn",
-                     "mp-fork", "env-isolated", "phase2"]
+                     "mp-fork", "env-isolated", "phase2", "in-parent"]
 
 
 def test_launch_json_siblings_summary(tmp_path):

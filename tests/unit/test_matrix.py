@@ -58,11 +58,22 @@ def _cell(condition, method, verdicts, passed=True, **extra):
 
 def test_conclusion_follows_the_data():
     lost = ["thread_exhaustion"] * 3 + ["ok"]
-    same = [_cell("shared-budget", m, lost) for m in matrix.FIELD_METHODS]
+    children = [m for m in matrix.FIELD_METHODS if m in matrix.CHILD_METHODS]
+    same = [_cell("shared-budget", m, lost) for m in children]
     assert "does not depend on the method" in " ".join(conclusions(same))
     spared = [*same[:-1], _cell("shared-budget", same[-1].method, ["ok"] * 4)]
     text = " ".join(conclusions(spared))
     assert "depends on the method" in text and same[-1].method in text
+
+
+def test_in_parent_finding_says_what_one_process_carried():
+    calls = [{"call": i, "rss_mb": 600.0 + 10 * i, "threads": 14, "duration_s": 5.0 / i}
+             for i in (1, 2, 3)]
+    cell = _cell("shared-budget", "in-parent", ["ok"])
+    cell = CellRecord(**{**cell.record(), "calls": [calls], "peak_threads": [21]})
+    [text] = [f for f in conclusions([cell]) if f.startswith("in-parent")]
+    assert "3 calls in one process peaking at 21 threads" in text
+    assert "+10 MB and +0.0 threads per call" in text
 
 
 def test_report_marks_mismatches():
