@@ -84,20 +84,22 @@ def run() -> dict:
         polluted_s, polluted = _run("runner", Path(tmp, "polluted"))
         guess_deaths = _guess_deaths(Path(tmp, "polluted"))
         del os.environ[CACHE_ENV]
-    c, w = cold["summary"], warm["summary"]
-    data = {"evaluations": EVALS, "tasks_budget": BUDGET, "cpus": c["cpus"],
-            "cold_s": cold_s, "cold_floor_s": c["floor_s"], "cold_ratio": c["ratio_to_floor"],
-            "warm_s": warm_s, "warm_floor_s": w["floor_s"], "warm_ratio": w["ratio_to_floor"],
-            "sequential_s": seq_s, "direct_s": direct_s, "sequential_ratio": seq_s / direct_s,
-            "ok": {"cold": c["ok"], "warm": w["ok"], "sequential": seq["summary"]["ok"],
-                   "naive": naive["summary"]["ok"]},
-            "reap_s_median": _reap_median(cold),
-            "second_start_s": {"cold": _second_start(cold), "warm": _second_start(warm)},
-            "naive_by_verdict": naive["summary"]["by_verdict"],
-            "polluted_s": polluted_s, "polluted_ratio": polluted["summary"]["ratio_to_floor"],
-            "polluted_lost": EVALS - polluted["summary"]["ok"],
-            "polluted_guess_deaths": guess_deaths,
-            "cold_decisions": c["decisions"], "warm_decisions": w["decisions"]}
+        # inside: a run's evaluations stream from its ledger, which goes with tmp
+        c, w = cold["summary"], warm["summary"]
+        data = {"evaluations": EVALS, "tasks_budget": BUDGET, "cpus": c["cpus"],
+                "cold_s": cold_s, "cold_floor_s": c["floor_s"], "cold_ratio": c["ratio_to_floor"],
+                "warm_s": warm_s, "warm_floor_s": w["floor_s"], "warm_ratio": w["ratio_to_floor"],
+                "sequential_s": seq_s, "direct_s": direct_s, "sequential_ratio": seq_s / direct_s,
+                "ok": {"cold": c["ok"], "warm": w["ok"], "sequential": seq["summary"]["ok"],
+                       "naive": naive["summary"]["ok"]},
+                "reap_s_median": _reap_median(cold),
+                "second_start_s": {"cold": _second_start(cold), "warm": _second_start(warm)},
+                "naive_by_verdict": naive["summary"]["by_verdict"],
+                "polluted_s": polluted_s, "polluted_ratio": polluted["summary"]["ratio_to_floor"],
+                "polluted_lost": EVALS - polluted["summary"]["ok"],
+                "polluted_guess_deaths": guess_deaths,
+                "cold_decisions": c["decisions"], "warm_decisions": w["decisions"]}
+
     save("phase2",
          f"phase2 ({EVALS} evaluations, budget {BUDGET}, {c['cpus']} CPUs): runner / floor = "
          f"{c['ratio_to_floor']:.2f} cold ({cold_s:.1f} s vs {c['floor_s']:.1f} s), "

@@ -15,10 +15,11 @@ PLAN_PROBE = "plan-probe"  # `phase2 plan`'s probe launch
 EVALS = "evals"  # evals/KEY/attempt-N/: each attempt's launch files
 REPORT_FILE = "report.html"
 MARK = ".harness"  # the harness made this directory
+LOCK_FILE = "run.lock"  # flock'd by the run using OUT; holds its pid
 ATTEMPT_GLOB = "attempt-*"
 # What the harness itself puts in an --out before a run does (`phase2 plan --out OUT`).
 HARNESS_MADE = frozenset({RUN_FILE, LEDGER_FILE, RESULTS_FILE, DECISIONS_FILE, PLAN_FILE,
-                          PLAN_PROBE, EVALS, REPORT_FILE, MARK})
+                          PLAN_PROBE, EVALS, REPORT_FILE, MARK, LOCK_FILE})
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ class Layout:
     @property
     def evals(self) -> Path:
         return self.out / EVALS
+
+    @property
+    def lock(self) -> Path:
+        return self.out / LOCK_FILE
 
     @property
     def report(self) -> Path:

@@ -71,45 +71,50 @@ def run(template: list[str] | None, grid: list[dict] | None, opts: RunOptions,
     strategy, layout = strategy_of(opts.strategy), Layout(Path(opts.out))
     need, log = Need(), DecisionLog()
     policy = RetryPolicy(retries=strategy.retries, log=log)
-    with kind.open(opts, template, need, log) as executor:  # refusals come before OUT exists
-        identity = {"template": template, "grid": evaluations.params,
-                    "strategy": opts.strategy}
-        ledger = Ledger.open(layout.out, identity, opts.resume)
-        log.stream_to(layout.decisions)
-        tally = _tally_of(ledger, opts)
-        todo = [i for i in range(len(evaluations)) if not ledger.has(i)]
-        recipe = Recipe(template, executor.caps)
-        if strategy.measures:
-            _prepare_need(need, log, opts, recipe, tally)
-            todo = _longest_first(todo, evaluations, opts, recipe)
-        snaps = Snapshots(ledger, tally, evaluations, strategy=opts.strategy,
-                          sources=Sources(executor, need, log), render=_render)
-        facts = executor.facts()
-        with Reporter(len(evaluations), len(evaluations) - len(todo), live=opts.live,
-                      cpus=facts.cpus, jobs=facts.jobs) as report:
+    ledger: Ledger | None = None
+    try:
+        with kind.open(opts, template, need, log) as executor:  # refusals come before OUT exists
+            identity = {"template": template, "grid": evaluations.params,
+                        "strategy": opts.strategy}
+            ledger = Ledger.open(layout.out, identity, opts.resume)
+            log.stream_to(layout.decisions, keep=opts.resume)
+            tally = _tally_of(ledger, opts)
+            todo = [i for i in range(len(evaluations)) if not ledger.has(i)]
+            recipe = Recipe(template, executor.caps)
+            if strategy.measures:
+                _prepare_need(need, log, opts, recipe, tally)
+                todo = _longest_first(todo, evaluations, opts, recipe)
+            snaps = Snapshots(ledger, tally, evaluations, strategy=opts.strategy,
+                              sources=Sources(executor, need, log), render=_render)
+            facts = executor.facts()
+            with Reporter(len(evaluations), len(evaluations) - len(todo), live=opts.live,
+                          cpus=facts.cpus, jobs=facts.jobs) as report:
 
-            def finish(attempt: Attempt) -> None:
-                row = record(attempt.task, attempt.outcome, opts.metric, attempt.node)
-                ledger.append(row)
-                tally.add(row)
-                report.finished(row["key"], row["verdict"], row["duration_s"], row["score"],
-                                row["cpu_s"])
-                snaps.maybe()
+                def finish(attempt: Attempt) -> None:
+                    row = record(attempt.task, attempt.outcome, opts.metric, attempt.node)
+                    ledger.append(row)
+                    tally.add(row)
+                    report.finished(row["key"], row["verdict"], row["duration_s"], row["score"],
+                                    row["cpu_s"])
+                    snaps.maybe()
 
-            def attempted(attempt: Attempt) -> None:
-                report.attempt(attempt.task.evaluation.key, attempt.task.attempts,
-                               attempt.outcome.verdict)
+                def attempted(attempt: Attempt) -> None:
+                    report.attempt(attempt.task.evaluation.key, attempt.task.attempts,
+                                   attempt.outcome.verdict)
 
-            tasks = (Task(e, grids.render(template, e)) for e in map(evaluations.__getitem__,
-                                                                       todo))
-            interrupted = schedule(executor, Queue(tasks, len(todo)),
-                                   lambda attempt: policy.settle(attempt, need),
-                                   Hooks(finished=finish, attempted=attempted), opts.deadline_s)
-        final = snaps.summary(interrupted)
-    if strategy.measures and tally.ok_peak:
-        _remember(opts, Recipe(template, final["thread_caps"]), peak=tally.ok_peak,
-                  took=dict(tally.slowest()), mean_s=tally.ok_mean_s)
-    return snaps.write(final)  # the report after the wall time
+                tasks = (Task(e, grids.render(template, e)) for e in map(evaluations.__getitem__,
+                                                                           todo))
+                interrupted = schedule(executor, Queue(tasks, len(todo)),
+                                       lambda attempt: policy.settle(attempt, need),
+                                       Hooks(finished=finish, attempted=attempted), opts.deadline_s)
+            final = snaps.summary(interrupted)
+        if strategy.measures and tally.ok_peak:
+            _remember(opts, Recipe(template, final["thread_caps"]), peak=tally.ok_peak,
+                      took=dict(tally.slowest()), mean_s=tally.ok_mean_s)
+        return snaps.write(final)  # the report after the wall time
+    finally:
+        if ledger is not None:
+            ledger.close()
 
 
 def _tally_of(ledger: Ledger, opts: RunOptions) -> Tally:

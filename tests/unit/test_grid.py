@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -64,8 +66,10 @@ def test_unknown_placeholder_and_unused_key():
 
 
 @given(st.lists(st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True),
-                                st.one_of(st.integers(), st.floats(allow_nan=False),
-                                          st.text(max_size=5), st.booleans()),
+                                st.one_of(st.integers(),
+                                          st.floats(allow_nan=False, allow_infinity=False),
+                                          st.text(st.characters(blacklist_characters="\x00"),
+                                                  max_size=5), st.booleans()),
                                 min_size=1, max_size=4), min_size=1, max_size=6))
 def test_valid_grids_round_trip_and_keys_are_stable(entries):
     assert grid.validate(json.loads(json.dumps(entries))) == entries
@@ -80,3 +84,24 @@ def test_valid_grids_round_trip_and_keys_are_stable(entries):
 def test_invalid_grids_raise_grid_error(data):
     with pytest.raises(InputError):
         grid.validate(data)
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ("a\x00b", "NUL byte"), ("x" * (grid.MAX_VALUE_BYTES + 1), "characters long"),
+    (float("inf"), "not a finite number"), (float("nan"), "not a finite number")])
+def test_values_no_command_line_can_carry_are_refused(value, said):
+    with pytest.raises(InputError, match=said):
+        grid.validate([{"a": value}])
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "dir"])
+def test_a_grid_file_that_is_not_a_regular_file_is_one_line(tmp_path, special):
+    path = tmp_path / "grid.json"
+    if special == "fifo":
+        os.mkfifo(path)
+    elif special == "dir":
+        path.mkdir()
+    else:
+        path = Path(special)
+    with pytest.raises(InputError, match="not a regular file"):
+        grid.load(path)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -22,6 +23,7 @@ def test_append_is_durable_and_resume_reads_it(tmp_path):
     ledger.append(_row("0000-a", "ok"))
     with open(tmp_path / "ledger.jsonl", "a") as f:
         f.write('{"key": "0001-b", "verd')  # a runner killed mid-write
+    ledger.close()  # as its process ending does
     again = Ledger.open(tmp_path, IDENTITY, resume=True)
     assert again.has(0) and not again.has(1)
     assert [r["key"] for r in again.rows()] == ["0000-a"]
@@ -41,7 +43,7 @@ def test_existing_run_needs_resume(tmp_path):
 
 
 def test_resume_refuses_another_grid(tmp_path):
-    Ledger.open(tmp_path, IDENTITY, resume=False)
+    Ledger.open(tmp_path, IDENTITY, resume=False).close()
     with pytest.raises(InputError, match="different grid"):
         Ledger.open(tmp_path, {**IDENTITY, "grid": [{"a": 3}]}, resume=True)
 
@@ -61,6 +63,7 @@ def test_later_records_win(tmp_path):
     ledger.append(_row("0001-b", "ok", index=1))
     ledger.append(_row("0000-a", "ok"))
     assert ledger.row(0)["verdict"] == "ok"
+    ledger.close()
     again = Ledger.open(tmp_path, IDENTITY, resume=True)
     assert [(r["key"], r["verdict"]) for r in again.rows()] == [("0000-a", "ok"),
                                                                  ("0001-b", "ok")]
@@ -82,7 +85,26 @@ def test_a_resumed_ledger_appends_on_a_line_of_its_own(tmp_path, torn):
     ledger.append(_row("0000-a", "ok"))
     with open(tmp_path / "ledger.jsonl", "a") as f:
         f.write(torn or json.dumps(_row("0001-b", "crash", index=1)))
-    Ledger.open(tmp_path, IDENTITY, resume=True).append(_row("0001-b", "ok", index=1))
+    ledger.close()
+    resumed = Ledger.open(tmp_path, IDENTITY, resume=True)
+    resumed.append(_row("0001-b", "ok", index=1))
+    resumed.close()
     again = Ledger.open(tmp_path, IDENTITY, resume=True)
     assert [(r["key"], r["verdict"]) for r in again.rows()] == [("0000-a", "ok"),
                                                                  ("0001-b", "ok")]
+
+
+def test_one_run_per_out_the_second_is_told_whose_it_is(tmp_path):
+    first = Ledger.open(tmp_path, IDENTITY, resume=False)
+    with pytest.raises(InputError, match=rf"in use by a live run \(pid {os.getpid()}\)"):
+        Ledger.open(tmp_path, IDENTITY, resume=True)
+    first.close()
+    Ledger.open(tmp_path, IDENTITY, resume=True).close()  # free again once it ended
+
+
+@pytest.mark.parametrize("changed", [True, 1.0, "1"])
+def test_resume_compares_the_grid_as_written_not_as_python_compares(tmp_path, changed):
+    identity = {**IDENTITY, "grid": [{"a": 1}, {"a": 2}]}
+    Ledger.open(tmp_path, identity, resume=False).close()
+    with pytest.raises(InputError, match="different grid"):
+        Ledger.open(tmp_path, {**identity, "grid": [{"a": changed}, {"a": 2}]}, resume=True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import shlex
+import stat
 import string
 import sys
 from collections.abc import Sequence
@@ -29,6 +31,7 @@ else:  # pragma: no cover
 FIELD_CENTER = {"threshold_I": 17, "threshold_P": 18, "threshold_R": 19}
 DEFAULT_SIZE = 20
 _SCALARS = (int, float, str, bool)
+MAX_VALUE_BYTES = 64 << 10  # one grid value; an argv string may not pass 128 KiB (E2BIG)
 
 
 
@@ -67,12 +70,32 @@ def default_template(python: str = sys.executable) -> list[str]:
     return argv
 
 
-def load(path: str | Path) -> list[dict]:
-    path = Path(path)
+GRID_MAX_BYTES = 256 << 20  # a grid of 100,000 entries is a few MB
+
+
+def _read(path: Path) -> str:
+    """The grid file's text: a regular file only (a FIFO would block, /dev/zero never
+    ends), at most GRID_MAX_BYTES."""
     try:
-        text = path.read_text()
+        kind = path.stat().st_mode
     except OSError as exc:
         raise InputError(f"bad grid file {str(path)!r}: {exc.strerror}") from None
+    if not stat.S_ISREG(kind):
+        raise InputError(f"bad grid file {str(path)!r}: not a regular file (a directory, "
+                         "FIFO or device)")
+    data = untrusted.read_bytes(path, GRID_MAX_BYTES + 1)
+    if len(data) > GRID_MAX_BYTES:
+        raise InputError(f"bad grid file {str(path)!r}: larger than "
+                         f"{GRID_MAX_BYTES >> 20} MiB")
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise InputError(f"bad grid file {str(path)!r}: not UTF-8 text") from None
+
+
+def load(path: str | Path) -> list[dict]:
+    path = Path(path)
+    text = _read(path)
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
@@ -100,7 +123,24 @@ def validate(data: object, where: str = "grid") -> list[dict]:
             if not isinstance(value, _SCALARS):
                 raise InputError(f"bad grid {where!r}: entry {i} {key}={value!r} is not a "
                                 "number, string or boolean")
+            if why := _bad_value(value):
+                raise InputError(f"bad grid {where!r}: entry {i} {key}: {why}")
     return data
+
+
+def _bad_value(value: object) -> str | None:
+    """Why a value cannot reach a command line: a NUL byte ends an argv string, and the
+    kernel refuses one over 128 KiB (E2BIG); inf and NaN are not JSON, so a run could not
+    record them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a finite number"
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "the value holds a NUL byte, which no command-line argument can"
+        if len(value.encode(errors="surrogatepass")) > MAX_VALUE_BYTES:
+            return (f"the value is {len(value):,} characters long: at most "
+                    f"{MAX_VALUE_BYTES:,} bytes reach a command line")
+    return None
 
 
 def placeholders(template: list[str]) -> set[str]:

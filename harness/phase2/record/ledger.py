@@ -9,6 +9,7 @@ redone.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import os
@@ -32,6 +33,33 @@ def _write_identity(path: Path, identity: dict) -> None:
                                   for p in identity["grid"]), "    ")
     jsonio.write_atomic(path, itertools.chain(
         [head_text[:-2], ',\n  "grid": ['], entries, ["\n  ]\n}\n"]), durable=True)
+
+
+def _as_written(value: object) -> str:
+    """A run.json field as its JSON text (secrets redacted, as written): 1, 1.0 and true
+    render different commands, though Python calls them equal."""
+    if isinstance(value, list):
+        value = [envpolicy.redact_data(v) if isinstance(v, dict) else v for v in value]
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _lock(path: Path) -> int:
+    """An exclusive flock on OUT's lock file (the kernel releases it when this process
+    dies, however it dies); InputError naming the live run that holds it."""
+    fd = untrusted.open_regular(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if fd is None:
+        raise InputError(f"{path}: not a regular file; remove it, or choose another --out")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise InputError(f"--out {str(path.parent)!r} is in use by a live run (pid "
+                         f"{holder or '?'}): wait for it to end, or choose another --out"
+                         ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def _bad(path: Path, why: str) -> InputError:
@@ -73,18 +101,20 @@ class Ledger:
     def __init__(self, out: Path, size: int) -> None:
         self.out, self.path = out, Layout(out).ledger
         self._at = array("q", [-1]) * size  # evaluation index -> offset of its latest line
+        self._lock_fd: int | None = None
+
+    def close(self) -> None:
+        """Let another run use OUT (a process that dies releases it all the same)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     @classmethod
     def open(cls, out: Path, identity: dict, resume: bool) -> Ledger:
-        """Check OUT against this run before anything launches; nothing half-written."""
+        """Check OUT against this run before anything launches; nothing half-written. One
+        run per OUT: the lock is held until this process ends."""
         run_file = out / RUN_FILE
         _check_out(out, resume)
-        if resume and run_file.exists():
-            previous = _previous(run_file)
-            for field in ("template", "grid", "strategy"):
-                if previous.get(field) != identity.get(field):
-                    raise InputError(f"--resume: {str(out)!r} holds a run with a different "
-                                     f"{field}; choose another --out")
         try:
             out.mkdir(parents=True, exist_ok=True)
             probe = out / ".writable"
@@ -92,7 +122,15 @@ class Ledger:
             probe.unlink()
         except OSError as exc:
             raise InputError(f"bad --out {str(out)!r}: {exc.strerror}") from None
+        lock = _lock(Layout(out).lock)
+        if resume and run_file.exists():
+            previous = _previous(run_file)
+            for field in ("template", "grid", "strategy"):
+                if _as_written(previous.get(field)) != _as_written(identity.get(field)):
+                    raise InputError(f"--resume: {str(out)!r} holds a run with a different "
+                                     f"{field}; choose another --out")
         ledger = cls(out, len(identity["grid"]))
+        ledger._lock_fd = lock
         if resume:
             ledger._index()
         if not run_file.exists():

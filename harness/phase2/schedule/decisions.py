@@ -23,10 +23,11 @@ class DecisionLog:
         self.path: Path | None = None
         self.last: str | None = None
 
-    def stream_to(self, path: Path) -> None:
-        """From now on into path (emptied), with what was decided before."""
+    def stream_to(self, path: Path, keep: bool = False) -> None:
+        """From now on into path, with what was decided before; keep: after what path
+        holds (a resumed run's decisions follow the first run's), else emptied."""
         self.path = path
-        with open(path, "w") as f:
+        with open(path, "a" if keep else "w") as f:
             f.writelines(jsonio.dumps_line({"t": t, "decision": d}) for t, d in self._kept)
         self._kept = []
 
@@ -57,7 +58,8 @@ class DecisionLog:
             yield from self._kept
             return
         for record in untrusted.iter_jsonl(self.path, "decision", limit=None):
-            yield record.get("t", 0.0), str(record["decision"])
+            t = record.get("t")  # the file is in OUT: anyone's to edit
+            yield (t if untrusted.real_number(t) else 0.0), str(record["decision"])
 
     def shown(self, limit: int = SHOWN_DECISIONS) -> list[tuple[float, str]]:
         """The decisions people are shown: all of them, or past `limit` its first and last

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.phase2.view.wording import medians, some
@@ -57,7 +58,8 @@ class Reporter:
             self._progress.stop()
 
     def line(self, text: str) -> None:
-        self.console.print(text, highlight=False)
+        """A line of plain text: keys, params and verdicts are never read as markup."""
+        self.console.print(text, highlight=False, markup=False)
 
     def attempt(self, key: str, attempt: int, verdict: str, note: str = "") -> None:
         if verdict != Verdict.OK:
@@ -120,9 +122,9 @@ def print_summary(results: dict, console: Console | None = None) -> None:
     best = summary.get("best")
     if best:
         console.print(f"best: {best['key']} {best['params']} "
-                      f"{summary['metric']}={best['score']:.4f}", highlight=False)
+                      f"{summary['metric']}={best['score']:.4f}", highlight=False, markup=False)
     if summary.get("missing"):
-        console.print(f"[yellow]not finished: {some(summary['missing'])} (run again with "
+        console.print(f"[yellow]not finished: {escape(some(summary['missing']))} (run again with "
                       "--resume)[/]")
 
 
