@@ -36,8 +36,8 @@ def open_regular(path: str | Path, flags: int = _READ, mode: int = 0o644) -> int
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         return None
-    if flags & os.O_NONBLOCK:  # only there to open a FIFO without blocking; reads block
-        os.set_blocking(fd, True)
+    # Left non-blocking: a regular file's reads never block, and a kernel file that looks
+    # like one (/proc/kmsg) then says EAGAIN instead of blocking (and consuming) forever.
     return fd
 
 
@@ -53,14 +53,18 @@ def opened(path: str | Path) -> Iterator[BinaryIO | None]:
 
 
 def read_bytes(path: str | Path, limit: int = MAX_READ_BYTES, tail: bool = False) -> bytes:
-    """At most `limit` bytes of a regular file (its end where tail); b"" otherwise."""
+    """At most `limit` bytes of a regular file (its end where tail); b"" otherwise, and
+    where reading fails (EINVAL, EAGAIN from a kernel file, EIO)."""
     with opened(path) as f:
         if f is None:
             return b""
-        if tail:
-            size = os.fstat(f.fileno()).st_size
-            f.seek(max(0, size - limit))
-        return f.read(limit)
+        try:
+            if tail:
+                size = os.fstat(f.fileno()).st_size
+                f.seek(max(0, size - limit))
+            return f.read(limit) or b""
+        except OSError:
+            return b""
 
 
 def read_text(path: str | Path, limit: int = MAX_READ_BYTES, tail: bool = False) -> str:
@@ -78,13 +82,48 @@ def lines(path: str | Path, limit: int | None = MAX_READ_BYTES) -> Iterator[str]
             yield from stream_lines(f, limit)
 
 
+def head_and_tail_lines(path: str | Path, each: int = MAX_READ_BYTES) -> Iterator[str]:
+    """The lines of a log's first and last `each` bytes (all of a smaller one): where a
+    run says it started and how it ended, in bounded time and memory however long it
+    is. The tail starts at its first whole line."""
+    with opened(path) as f:
+        if f is None:
+            return
+        try:
+            size = os.fstat(f.fileno()).st_size
+        except OSError:
+            return
+        yield from stream_lines(f, each)
+        if size > 2 * each:
+            try:
+                f.seek(size - each)
+                f.readline(MAX_LINE_BYTES)  # the rest of a line cut in two
+            except OSError:
+                return
+            yield from stream_lines(f, each)
+        elif size > each:
+            yield from stream_lines(f, each)  # the rest, where head and tail would overlap
+
+
 def stream_lines(f: BinaryIO, limit: int | None = None) -> Iterator[str]:
-    """The lines of an open binary stream (a file, stdin), decoded, in bounded memory."""
+    """The lines of an open binary stream (a file, stdin), decoded, in bounded memory.
+    NUL bytes are dropped: a hole that copytruncate or a log cap left reads as NULs,
+    and the text after it is still the log's. A read that fails ends the lines."""
     read = 0
-    while raw := f.readline(MAX_LINE_BYTES):
+    while True:
+        try:
+            raw = f.readline(MAX_LINE_BYTES)
+        except OSError:  # EAGAIN from a kernel file, EINVAL, EIO
+            return
+        if not raw:
+            return
         read += len(raw)
         if limit is not None and read > limit:
             return
+        if b"\0" in raw:
+            raw = raw.replace(b"\0", b"")
+            if not raw:
+                continue
         yield raw.decode(errors="replace")
 
 

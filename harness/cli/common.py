@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from harness.errors import InputError
+from harness.supervise.logcap import LOG_CAP_BYTES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -86,9 +87,21 @@ def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
     return argv, None
 
 
+def _log_cap(text: str) -> int:
+    from harness.host.limits import parse_size
+
+    value = parse_size(text)
+    if value < 1 << 20:
+        raise ValueError(f"bad --log-cap {text!r}: at least 1M")
+    return value
+
+
 def add_supervision_options(p: argparse.ArgumentParser, timeout: float, stall: float) -> None:
     p.add_argument("--timeout", type=arg(seconds, "seconds"), default=timeout,
                    help=f"overall limit per launch (default {timeout:g} s)")
+    p.add_argument("--log-cap", type=arg(_log_cap, "size"), default=LOG_CAP_BYTES,
+                   help="each launch's stdout/stderr kept on disk, at most: the middle of a "
+                        "longer log is dropped, its head and tail kept (default 1G)")
     p.add_argument("--stall-timeout", type=arg(seconds, "seconds"), default=stall,
                    help=f"no output, events, log growth or writes for this long = stalled, "
                         f"idle or busy (default {stall:g} s)")

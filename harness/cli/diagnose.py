@@ -22,9 +22,14 @@ def add_parser(sub) -> None:
 
 def _inputs(paths: list[str]) -> list[str]:
     """Every path checked before anything is read: one bad one is exit 2."""
+    from harness.host.mounts import PSEUDO, filesystem
+
     for path in paths:
         if path != "-" and not Path(path).exists():
             raise InputError(f"no such file or directory: {path!r}")
+        if path != "-" and (kind := filesystem(path)) in PSEUDO:
+            raise InputError(f"{path!r} is on {kind}, the kernel's live state, not a log: "
+                             "reading its files can block or consume them (/proc/kmsg)")
     if paths.count("-") > 1:
         raise InputError("stdin (-) can be read once")
     return paths

@@ -8,6 +8,7 @@ SIGTERM and SIGINT stop running launches, write partial outcomes, and exit
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
@@ -156,6 +157,7 @@ def cmd_launch(args: argparse.Namespace, argv: list[str] | None) -> int:
         unset=tuple(args.unset), run_as=args.run_as, budget_backend=args.budget_backend)
     spec = launch.LaunchSpec(_command(args, argv), args.method, condition, Path(args.log_dir),
                              args.timeout, args.stall_timeout, force=args.force,
+                             log_cap_bytes=args.log_cap,
                              calls=args.calls)
     outcomes = launch.run(spec)
     _print_outcomes(outcomes, args.json)
@@ -167,6 +169,7 @@ def cmd_probe(args: argparse.Namespace, argv: list[str] | None) -> int:
 
     spec = launch.LaunchSpec(_command(args, argv), "env-isolated", log_dir=Path(args.log_dir),
                              timeout_s=args.timeout, stall_timeout_s=args.stall_timeout,
+                             log_cap_bytes=args.log_cap,
                              force=args.force)
     outcomes = launch.run(spec)
     _print_outcomes(outcomes, args.json)
@@ -188,6 +191,9 @@ def _prog(args: argparse.Namespace | None) -> str:
     """`harness launch`, `harness phase2 run`: who says an error."""
     words = [getattr(args, name, None) for name in ("cmd", "verb")]
     return " ".join(["harness", *(w for w in words if w)])
+
+
+FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # a write the disk refused
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, HostError) as exc:  # the error family: one line, nothing started
         print(f"{_prog(args)}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        if exc.errno not in FULL:
+            raise  # a bug, not the disk: its traceback says where
+        # The disk filled while the run wrote: everything it started was stopped and its
+        # cgroups removed on the way out; the ledger keeps its whole lines.
+        print(f"{_prog(args)}: error: {exc.strerror} writing {exc.filename or 'a file'}: "
+              "free space and run again (phase2 run: --resume keeps every finished "
+              "evaluation)", file=sys.stderr)
+        code = EXIT_FAILED
     except KeyboardInterrupt:
         code = EXIT_FAILED
     if INTERRUPTS.received is not None:

@@ -102,7 +102,7 @@ def _options(args: argparse.Namespace):
                      deadline_s=args.deadline)
     return RunOptions(strategy=args.strategy, tasks_budget=args.tasks_budget, jobs=args.jobs,
                       timeout_s=args.timeout, stall_timeout_s=args.stall_timeout,
-                      out=Path(args.out), max_evals=args.max_evals,
+                      log_cap_bytes=args.log_cap, out=Path(args.out), max_evals=args.max_evals,
                       plan_cache=not args.no_plan_cache, **extra)
 
 

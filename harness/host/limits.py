@@ -259,3 +259,20 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+FILES_BASE = 40  # the harness's own: interpreter, NVML, cgroup files, the ledger, logs
+FILES_PER_LAUNCH = 8  # while one launch runs: its pidfd, the parent's pipes, samples, and
+# the pipes Popen opens while it starts a process
+
+
+def check_open_files(launches: int) -> None:
+    """Refuse, before anything starts, to supervise more launches at once than this
+    process may open files for (ulimit -n): one line instead of EMFILE halfway through
+    starting them. The limit is not raised: the children would inherit it."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = FILES_BASE + FILES_PER_LAUNCH * launches
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raise HostError(f"RLIMIT_NOFILE (ulimit -n) {soft} is too low to supervise "
+                        f"{launches} launches at once (about {FILES_PER_LAUNCH} open files "
+                        f"each): raise it to {needed} or more, or run fewer at once")

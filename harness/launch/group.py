@@ -16,7 +16,7 @@ import json
 import os
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from harness import envpolicy
 from harness.errors import InputError
@@ -29,6 +29,7 @@ from harness.launch.methods import CATALOGUE
 from harness.launch.pending import Launch, Pending, spawn_parent, wait_ready, write_spec
 from harness.supervise import samples
 from harness.supervise.gpuwork import GpuWorkProbe
+from harness.supervise.logcap import LOG_CAP_BYTES
 from harness.supervise.supervisor import SAMPLE_INTERVAL_S, Supervisor, Watch
 from harness.verdict import probes
 from harness.verdict.calls import read_calls
@@ -45,7 +46,8 @@ class LaunchGroup:
 
     def __init__(self, condition: Condition, timeout_s: float = DEFAULT_TIMEOUT_S,
                  stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
-                 sample_interval_s: float = SAMPLE_INTERVAL_S) -> None:
+                 sample_interval_s: float = SAMPLE_INTERVAL_S,
+                 log_cap_bytes: int = LOG_CAP_BYTES) -> None:
         if timeout_s <= 0 or stall_timeout_s <= 0:
             raise InputError("timeouts must be greater than zero")
         self.condition = condition
@@ -55,7 +57,8 @@ class LaunchGroup:
                                          condition.budget_backend)
         self.id = uuid.uuid4().hex[:8]
         cgroup.reap_stale()  # groups of runs that were killed with SIGKILL
-        self.supervisor = Supervisor(timeout_s, stall_timeout_s, sample_interval_s)
+        self.supervisor = Supervisor(timeout_s, stall_timeout_s, sample_interval_s,
+                                     log_cap_bytes)
         if self.budget.group is not None:  # cheap to read each tick; RLIMIT_NPROC's is not
             tracked, limit = self.budget.group, self.budget.limit
             self.supervisor.budget = lambda: (tracked.current, limit)
@@ -79,6 +82,7 @@ class LaunchGroup:
 
     def start(self, launches: list[Launch]) -> list[Watch]:
         """Prepare every launch, then start all their children at once."""
+        limits.check_open_files(self.running + len(launches))
         return self._release([self._prepare(launch) for launch in launches])
 
     def wait(self, timeout_s: float) -> list[tuple[Watch, Outcome]]:
@@ -250,7 +254,9 @@ class LaunchGroup:
                               pending.command.work_pattern, pending.command.done_pattern)
         result = pending.result(watch.obs.parent_returncode, watch.obs.duration_s)
         outcome = build(watch.obs, result, seen, facts, probes.read_metrics(files.metrics))
-        outcome.save(files)
+        if (unsaved := outcome.save(files)) is not None:  # a full log dir: kept in memory
+            outcome = replace(outcome, evidence=[*outcome.evidence,
+                                                 f"outcome.json not written: {unsaved}"])
         samples.write_marks(files, outcome.timeline,
                             None if outcome.verdict.ok else first_error(files))
         pending.retire()
@@ -261,7 +267,20 @@ class LaunchGroup:
         return outcome
 
     def close(self) -> None:
-        """Stop everything still running, then remove the cgroups."""
+        """Stop everything still running, then remove the cgroups: whatever failed on the
+        way (a full disk), the cgroups go."""
+        try:
+            self._stop_all()
+        finally:
+            for pending in self._released.values():  # counts outlive the cgroups
+                pending.keep_counts()
+            if self.budget.group:
+                self._final_group = self.budget.group.snapshot()
+                self.budget.group.kill_all()
+                self.budget.group.remove()
+            self.nvml.close()
+
+    def _stop_all(self) -> None:
         self.supervisor.interrupt("launch group closed")
         for pending in list(self._pending):  # started but never released
             if pending.proc is None:
@@ -271,13 +290,6 @@ class LaunchGroup:
             if pending.ready_fd >= 0:
                 os.close(pending.ready_fd)
                 pending.ready_fd = -1
-        for pending in self._released.values():  # counts outlive the cgroups
-            pending.keep_counts()
-        if self.budget.group:
-            self._final_group = self.budget.group.snapshot()
-            self.budget.group.kill_all()
-            self.budget.group.remove()
-        self.nvml.close()
 
     def __enter__(self) -> LaunchGroup:
         return self

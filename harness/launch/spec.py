@@ -17,6 +17,7 @@ from harness.launch.condition import Condition
 from harness.launch.group import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S, Launch, LaunchGroup
 from harness.launch.methods import CATALOGUE
 from harness.supervise.files import MARKER, LaunchFiles
+from harness.supervise.logcap import LOG_CAP_BYTES
 from harness.verdict.outcome import Outcome
 
 __all__ = [
@@ -40,6 +41,7 @@ class LaunchSpec:
     child_env: dict[str, str] = field(default_factory=dict)  # e.g. the runner's thread caps
     force: bool = False  # empty a log dir the harness did not make
     calls: int | None = None  # in-parent: times the parent runs the command (None: default)
+    log_cap_bytes: int = LOG_CAP_BYTES  # each launch's stdout/stderr on disk, at most
 
 
 def effective_command(command: Command, condition: Condition) -> Command:
@@ -121,5 +123,6 @@ def run(spec: LaunchSpec) -> list[Outcome]:
     prepare_log_dir(Path(spec.log_dir), spec.force)
     launches = [Launch(command, spec.method, files, spec.child_env, calls=calls)
                 for files in launch_dirs(Path(spec.log_dir), spec.condition.siblings)]
-    with LaunchGroup(spec.condition, spec.timeout_s, spec.stall_timeout_s) as group:
+    with LaunchGroup(spec.condition, spec.timeout_s, spec.stall_timeout_s,
+                     log_cap_bytes=spec.log_cap_bytes) as group:
         return group.run(launches)

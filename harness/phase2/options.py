@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.host.limits import Limits
 from harness.launch.condition import Condition
 from harness.launch.defaults import DEFAULT_STALL_TIMEOUT_S, DEFAULT_TIMEOUT_S
+from harness.supervise.logcap import LOG_CAP_BYTES
 
 DEFAULT_METRIC = "cv_score_mean"
 TICK_S = 0.25  # the runner samples less often than the repro harness: it needs peaks of
@@ -21,6 +22,7 @@ class RunOptions:
     jobs: int | None = None  # None: auto
     timeout_s: float = DEFAULT_TIMEOUT_S
     stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
+    log_cap_bytes: int = LOG_CAP_BYTES  # each evaluation's stdout/stderr on disk, at most
     out: Path = Path("phase2-out")
     resume: bool = False
     retry_failed: bool = False

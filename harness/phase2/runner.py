@@ -176,8 +176,8 @@ def plan(template: list[str] | None, grid: list[dict] | None, opts: RunOptions) 
     probe_dir = launch.prepare_log_dir(Layout(Path(opts.out)).plan_probe)
     probe = Launch(grids.render(template, evaluations[0]), "phase2", LaunchFiles(probe_dir),
                    recipe.caps)
-    with LaunchGroup(opts.condition("phase2-plan"), opts.timeout_s,
-                     opts.stall_timeout_s) as group:
+    with LaunchGroup(opts.condition("phase2-plan"), opts.timeout_s, opts.stall_timeout_s,
+                     log_cap_bytes=opts.log_cap_bytes) as group:
         [outcome] = group.run([probe])
     if outcome.verdict.ok:
         _remember(opts, recipe, peak=outcome.peak_threads,

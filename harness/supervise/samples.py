@@ -9,6 +9,7 @@ reads them.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,14 +29,21 @@ class Recorder:
         self._file: BinaryIO | None = untrusted.open_append(files.samples)
 
     def write(self, record: dict) -> None:
-        if self._file is not None:
+        """One sample; on a full disk sampling stops (the samples are a view, the run is
+        not stopped for them)."""
+        if self._file is None:
+            return
+        try:
             self._file.write(jsonio.dumps_line(record).encode())
             self._file.flush()
+        except OSError:
+            self.close()
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):  # the last flush on a full disk: lost
+                file.close()
 
 
 def _error_time(files: LaunchFiles, line: str | None, samples: list[dict]) -> float | None:
@@ -64,9 +72,10 @@ def write_marks(files: LaunchFiles, timeline: dict, error_line: str | None) -> N
     out = untrusted.open_append(files.samples)
     if out is None:
         return
-    with out:
-        for name, t in sorted(((n, t) for n, t in found.items() if t), key=lambda m: m[1]):
-            out.write(jsonio.dumps_line({"mark": name, "t": t}).encode())
+    marks = b"".join(jsonio.dumps_line({"mark": name, "t": t}).encode() for name, t in
+                     sorted(((n, t) for n, t in found.items() if t), key=lambda m: m[1]))
+    with contextlib.suppress(OSError), out:  # a full disk: the marks are a view only
+        out.write(marks)
 
 
 def read(files: LaunchFiles | Path) -> tuple[list[dict], list[dict]]:

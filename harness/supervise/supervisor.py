@@ -27,6 +27,7 @@ import psutil
 
 from harness.host.proctree import alive, describe, marked, ppid_map
 from harness.supervise.deadlock import Proof
+from harness.supervise.logcap import LOG_CAP_BYTES, LogCap
 from harness.supervise.watch import Watch
 
 __all__ = ["SAMPLE_INTERVAL_S", "Supervisor", "Watch"]
@@ -41,9 +42,11 @@ class Supervisor:
     while others run (the Phase 2 runner admits them one by one)."""
 
     def __init__(self, timeout_s: float, stall_timeout_s: float,
-                 interval_s: float = SAMPLE_INTERVAL_S) -> None:
+                 interval_s: float = SAMPLE_INTERVAL_S,
+                 log_cap_bytes: int = LOG_CAP_BYTES) -> None:
         self.timeout_s, self.stall_timeout_s, self.interval_s = (
             timeout_s, stall_timeout_s, interval_s)
+        self.log_cap_bytes = log_cap_bytes
         self.watches: list[Watch] = []
         self._next_gpu = 0.0
         # The budget group's (pids.current, pids.max), read once per tick for the samples.
@@ -54,6 +57,7 @@ class Supervisor:
         return [w for w in self.watches if not w.done]
 
     def add(self, watch: Watch) -> None:
+        watch.log_cap = LogCap(self.log_cap_bytes)
         watch.begin(time.monotonic())
         self.watches.append(watch)
 
@@ -170,6 +174,8 @@ def _settle(watch: Watch, now: float) -> None:
     if obs.parent_returncode is None:
         obs.parent_returncode = watch.parent.wait()
     obs.duration_s = round(now - watch.t0, 3)
+    obs.log_dropped = dict(watch.log_cap.dropped)
+    obs.notes += watch.log_cap.evidence()
     obs.cpu_s = round(watch.cpu_s, 3)
     obs.stragglers = watch.kill_tree(grace_s=0.5) + _escaped(watch)
     obs.timeline["reaped"] = time.time()

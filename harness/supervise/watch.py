@@ -26,6 +26,7 @@ from harness.host.proctree import (
 from harness.supervise import deadlock, procsnap, stacks
 from harness.supervise.files import LaunchFiles
 from harness.supervise.gpuwork import GpuWorkProbe
+from harness.supervise.logcap import LOG_CAP_BYTES, LogCap
 from harness.supervise.observation import Observation
 from harness.supervise.pipes import held_pipes, pipe_block
 from harness.supervise.samples import Recorder
@@ -62,6 +63,7 @@ class Watch:
             self.pidfd = None
         self.threads_now = 0
         self.recorder: Recorder | None = None
+        self.log_cap = LogCap(LOG_CAP_BYTES)  # the supervisor sets the group's cap
         self._proved_at = 0.0
         self._last_proof: deadlock.Proof | None = None
         self.proof_notes: list[str] = []  # why a blocked process could not be proven
@@ -113,6 +115,8 @@ class Watch:
         self.obs.peak_threads = max(self.obs.peak_threads, threads)
         self.obs.peak_rss = max(self.obs.peak_rss, rss)
         sizes = tuple(p.stat().st_size if p.exists() else 0 for p in self.files.progress_files())
+        for path, size in zip(self.files.progress_files()[1:], sizes[1:], strict=True):
+            self.log_cap.hold(path, size)  # stdout, stderr
         progressed |= sizes != self._sizes
         self._sizes = sizes
         if self.recorder is not None:

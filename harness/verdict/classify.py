@@ -23,6 +23,12 @@ from harness.verdict.verdicts import Verdict
 
 LAUNCH_ERROR_RE = re.compile(rf"{TRAMPOLINE_TAG}: cannot exec|: not found$|"
                              r"No such file or directory$|Permission denied$")
+# execve after a switch to another uid fails with EAGAIN while that uid is over its
+# RLIMIT_NPROC (the kernel checks at exec since Linux 3.1, not at setuid): the trampoline
+# says so as "cannot exec 'sh': Resource temporarily unavailable". A task limit, not a
+# command that cannot start.
+EXEC_REFUSED_RE = re.compile(rf"{TRAMPOLINE_TAG}: cannot exec .*Resource temporarily "
+                             "unavailable")
 BUSY_CORE_SHARE = 0.25  # CPU per wall second without progress that makes a stall "busy"
 
 
@@ -114,6 +120,9 @@ def classify(obs: Observation, result: dict | None, seen: Observed, *, budget: d
     if result.get("launch_error"):
         return Classification(Verdict.LAUNCH_ERROR, evidence=[result["launch_error"]])
     if exit_code in (126, 127) and (line := _first_match(logs, LAUNCH_ERROR_RE)):
+        if EXEC_REFUSED_RE.search(line):  # a task limit refused the exec: not a bad command
+            return _exec_refused(line, exit_code, evidence, obs, budget, limits,
+                                 events_max_delta)
         return Classification(Verdict.LAUNCH_ERROR, exit_code, evidence=[line])
     if obs.proof_kind == "pipe" or (
             obs.stalled and any(BLOCKED_WRITE in e for e in obs.stall_evidence)):
@@ -137,6 +146,16 @@ def classify(obs: Observation, result: dict | None, seen: Observed, *, budget: d
     if sig is not None:
         return Classification(Verdict.CRASH, exit_code, sig, evidence=evidence)
     return _exited(exit_code, seen, obs.gpu_work, gpu_expected, evidence)
+
+
+def _exec_refused(line: str, exit_code: int | None, evidence: list[str], obs: Observation,
+                  budget: dict, limits: dict, events_max_delta: int) -> Classification:
+    """The launch's exec was refused by a task limit (EAGAIN): thread exhaustion."""
+    found = _exhausted(None, exit_code, None, evidence, obs, budget, limits, events_max_delta)
+    why = ("the kernel refused the child's exec with EAGAIN after the switch to its uid: "
+           "that uid was over RLIMIT_NPROC (checked at exec since Linux 3.1)")
+    return Classification(found.verdict, exit_code, None, found.exhausted,
+                          [line, why, *found.evidence])
 
 
 def _exhausted(found: exhaustion.Match | None, exit_code: int | None, sig: int | None,

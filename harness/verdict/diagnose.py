@@ -65,13 +65,38 @@ def judge(path: str, lines: Iterable[str]) -> FileDiagnosis:
     return found
 
 
+def looks_binary(probe: bytes) -> bool:
+    """A program, an archive, an image: control bytes or broken UTF-8 in the text that
+    is there. NUL runs alone are not binary: copytruncate (logrotate) and a log cap leave
+    a hole of NULs before the text that follows it."""
+    text = probe.replace(b"\0", b"")
+    if not text:
+        return False
+    controls = sum(1 for b in text if b < 32 and b not in b"\t\n\r\f\v\b\x1b")
+    broken = text.decode(errors="replace").count("\ufffd")
+    return controls > len(text) // 20 or broken > len(text) // 50 + 2
+
+
+def _probe(f: BinaryIO) -> bytes:
+    """The first bytes of data, past a sparse hole (SEEK_DATA) where the file has one."""
+    try:
+        f.seek(os.lseek(f.fileno(), 0, os.SEEK_DATA))
+    except OSError:  # no data at all, or no SEEK_DATA here
+        f.seek(0)
+    probe = f.read(BINARY_PROBE_BYTES) or b""
+    f.seek(0)
+    return probe
+
+
 def diagnose_file(path: Path) -> FileDiagnosis:
     with untrusted.opened(path) as f:
         if f is None:
             return FileDiagnosis(str(path), skipped="not a regular file (a link, a FIFO?)")
-        if b"\0" in f.read(BINARY_PROBE_BYTES):
-            return FileDiagnosis(str(path), skipped="binary")
-        f.seek(0)
+        try:
+            if looks_binary(_probe(f)):
+                return FileDiagnosis(str(path), skipped="binary")
+        except OSError as exc:
+            return FileDiagnosis(str(path), skipped=f"unreadable: {exc.strerror or exc}")
         return judge(str(path), untrusted.stream_lines(f))
 
 

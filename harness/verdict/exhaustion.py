@@ -241,6 +241,6 @@ def find_in_lines(lines: Iterable[str]) -> Match | None:
 def find(paths: Iterable[str | Path]) -> Match | None:
     """find_in_lines over each log in turn (stderr first: that is where runtimes say it)."""
     for path in paths:
-        if found := find_in_lines(untrusted.lines(path)):
+        if found := find_in_lines(untrusted.head_and_tail_lines(path)):
             return found
     return None

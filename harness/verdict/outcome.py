@@ -55,20 +55,24 @@ class Outcome:
     def record(self) -> dict:
         return asdict(self)
 
-    def save(self, files: LaunchFiles) -> None:
+    def save(self, files: LaunchFiles) -> str | None:
         """outcome.json, written once per attempt: atomically, with secret values redacted,
         and never over one the harness wrote (an outcome is complete when built). What a
-        child of another user planted at that name is removed, not followed."""
+        child of another user planted at that name is removed, not followed. Why it could
+        not be written (a full disk), or None."""
         for _ in range(2):
             try:
                 jsonio.write_json(files.outcome, self.record(), redact=envpolicy.redact_data,
                                   exclusive=True)
-                return
+                return None
             except FileExistsError:
                 planted = files.outcome.lstat()
                 if not stat.S_ISLNK(planted.st_mode) and planted.st_uid == os.geteuid():
                     raise  # the harness's own: an outcome is written once
                 files.outcome.unlink()
+            except OSError as exc:  # ENOSPC, EDQUOT: the outcome stays in memory
+                return exc.strerror or str(exc)
+        return None
 
     @classmethod
     def from_record(cls, record: dict) -> Outcome:
@@ -130,7 +134,7 @@ def build(obs: Observation, result: dict | None, seen: Observed, facts: LaunchFa
         evidence.append(f"left running after the parent returned, killed: {obs.stragglers}")
     if obs.orphans:
         evidence.append(f"ORPHANS still alive after cleanup: {obs.orphans}")
-    evidence += _calls_story(facts.calls, result)
+    evidence += _calls_story(facts.calls, result) + obs.notes
     if found.verdict.ok and (hit := exhaustion.find([obs.files.stderr])):
         evidence.append(f"completed although {hit.runtime} could not create a thread: "
                         f"{hit.line[:160]} (it carried on with fewer threads)")

@@ -23,8 +23,9 @@ def tail(path: str | Path, limit: int = TAIL_BYTES) -> str:
 
 
 def search_file(path: str | Path, pattern: re.Pattern[str]) -> str | None:
-    """First line matching pattern, streaming (logs can be many MB)."""
-    return next((line.rstrip("\n") for line in untrusted.lines(path)
+    """First line matching pattern in the log's head or tail (logs can be many GB: a
+    `done` or an error past the first 16 MiB is in the tail)."""
+    return next((line.rstrip("\n") for line in untrusted.head_and_tail_lines(path)
                  if pattern.search(line)), None)
 
 

@@ -60,3 +60,27 @@ def read_checked(path: str | Path) -> tuple[list[dict], int]:
 
 def read_events(path: str | Path) -> list[dict]:
     return read_checked(path)[0]
+
+
+def read_new(path: str | Path, offset: int) -> tuple[list[dict], int]:
+    """The well-formed events written since `offset`, and the offset to read from next: a
+    line not yet ended (a child mid-write) is left for the next read. Work per call is what
+    was appended, not the file's whole length (a run reads its children's events every
+    tick)."""
+    found: list[dict] = []
+    with untrusted.opened(path) as f:
+        if f is None:
+            return found, offset
+        try:
+            f.seek(offset)
+            while (line := f.readline(untrusted.MAX_LINE_BYTES)).endswith(b"\n"):
+                offset += len(line)
+                try:
+                    record = untrusted.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and is_event(record):
+                    found.append(record)
+        except OSError:
+            pass
+    return found, offset

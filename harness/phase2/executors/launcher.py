@@ -44,6 +44,7 @@ class GroupLauncher:
 
     def __init__(self, group: LaunchGroup) -> None:
         self.group = group
+        self._events: dict[Watch, tuple[int, bool]] = {}  # read up to, work started
 
     @property
     def budget(self) -> Budget:
@@ -59,7 +60,10 @@ class GroupLauncher:
         return self.group.start(launches)
 
     def wait(self, timeout_s: float) -> list[tuple[Watch, Outcome]]:
-        return self.group.wait(timeout_s)
+        ended = self.group.wait(timeout_s)
+        for watch, _ in ended:
+            self._events.pop(watch, None)
+        return ended
 
     def grant(self, watch: Watch, limit: int) -> bool:
         return self.group.grant(watch, limit)
@@ -68,4 +72,11 @@ class GroupLauncher:
         self.group.interrupt(reason)
 
     def work_started(self, watch: Watch) -> bool:
-        return any(e["event"] == ev.WORK_STARTED for e in ev.read_events(watch.files.events))
+        """From the events appended since the last look: a tick reads what is new, never
+        the whole file again (a child with 100,000 events lines cost 11 CPU-s per 16 s)."""
+        offset, started = self._events.get(watch, (0, False))
+        if not started:
+            new, offset = ev.read_new(watch.files.events, offset)
+            started = any(e["event"] == ev.WORK_STARTED for e in new)
+            self._events[watch] = (offset, started)
+        return started

@@ -72,7 +72,8 @@ class LocalExecutor(Executor):
         with nvml.Nvml.open() as handle:
             check_devices(handle, condition.parent_env())
         strategy = strategy_of(opts.strategy)
-        with LaunchGroup(condition, opts.timeout_s, opts.stall_timeout_s, TICK_S) as group:
+        with LaunchGroup(condition, opts.timeout_s, opts.stall_timeout_s, TICK_S,
+                         log_cap_bytes=opts.log_cap_bytes) as group:
             min_gib = min_gpu_memory(template, opts.min_gpu_memory)
             cvd = condition.parent_env().get("CUDA_VISIBLE_DEVICES")
             jobs = opts.jobs

@@ -13,6 +13,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -64,7 +65,8 @@ def _skip(path: Path, why: str) -> dict:
     as if it were not there."""
     if path not in _warned:
         _warned.add(path)
-        sys.stderr.write(f"harness: warning: ignoring plan cache entry {path}: {why}\n")
+        what = "the plan cache" if path == directory() else "plan cache entry"
+        sys.stderr.write(f"harness: warning: ignoring {what} {path}: {why}\n")
     return {}
 
 
@@ -78,8 +80,44 @@ def _problem(saved: dict) -> str | None:
     return None
 
 
+def distrust(path: Path) -> str | None:
+    """Why the cache directory is not this user's to read and write, or None. As pip does
+    with its cache: no component may be a link another user owns (root would write
+    through it, into whatever it points at), and the deepest one that exists must be
+    this user's own."""
+    uid = os.geteuid()
+    chain = [path, *path.parents]
+    for part in chain:
+        try:
+            st = os.lstat(part)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            return f"{part} cannot be checked ({exc.strerror})"
+        if stat.S_ISLNK(st.st_mode) and st.st_uid not in (uid, 0):
+            return f"{part} is a link owned by uid {st.st_uid}, not by you (uid {uid})"
+    existing = next((p for p in chain if p.exists()), None)
+    if existing is None:
+        return None
+    owner = existing.stat().st_uid
+    if owner not in (uid, 0) or (owner == 0 and uid != 0 and existing == path):
+        return f"{existing} is owned by uid {owner}, not by you (uid {uid})"
+    return None
+
+
+def _usable() -> bool:
+    """The cache directory is this user's: otherwise one warning, and no cache."""
+    where = directory()
+    why = distrust(where)
+    if why is not None:
+        _skip(where, f"not used: {why}")
+    return why is None
+
+
 def _entry(recipe: Recipe) -> dict:
     """The saved entry for this key on this host, or {} (none, another key's, or bad)."""
+    if not _usable():
+        return {}
     record = key(recipe)
     path = _path(record)
     if not path.exists() and not path.is_symlink():
@@ -117,6 +155,8 @@ def save(recipe: Recipe, peak: int,
     longest = dict(sorted(known.items(), key=lambda kv: -kv[1])[:KEPT_DURATIONS])
     entry = {"key": record, "per_child_peak": peak, "durations": longest,
              "mean_s": mean_s if mean_s is not None else earlier_mean}
+    if not _usable():
+        return
     try:
         directory().mkdir(parents=True, exist_ok=True)
         jsonio.write_json(_path(record), entry)

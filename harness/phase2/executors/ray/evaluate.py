@@ -26,6 +26,7 @@ from harness.launch.condition import Condition
 from harness.launch.group import Launch, LaunchGroup
 from harness.phase2.schedule.task import attempt_path
 from harness.supervise.files import LaunchFiles
+from harness.supervise.logcap import LOG_CAP_BYTES
 from harness.verdict.outcome import Outcome
 
 FILE_LIMIT = 1 << 20  # bytes of one log file sent back whole; larger ones send their tail
@@ -46,6 +47,7 @@ class Assignment:
     parent_tf: str = "none"
     env: dict[str, str] = field(default_factory=dict)
     unset: tuple[str, ...] = ()
+    log_cap_bytes: int = LOG_CAP_BYTES
 
 
 @dataclass
@@ -67,14 +69,16 @@ def _group(assignment: Assignment) -> tuple[LaunchGroup, list[str]]:
                           parent_tf=assignment.parent_tf, env=assignment.env,
                           unset=assignment.unset)
     try:
-        return LaunchGroup(condition, assignment.timeout_s, assignment.stall_timeout_s), []
+        return LaunchGroup(condition, assignment.timeout_s, assignment.stall_timeout_s,
+                           log_cap_bytes=assignment.log_cap_bytes), []
     except HostError as exc:
         if assignment.grant is None:
             raise
         fallback = Condition(name=condition.name, parent_tf=condition.parent_tf,
                              env=condition.env, unset=condition.unset)
         note = f"grant of {assignment.grant} tasks not enforced on this node: {exc}"
-        return LaunchGroup(fallback, assignment.timeout_s, assignment.stall_timeout_s), [note]
+        return LaunchGroup(fallback, assignment.timeout_s, assignment.stall_timeout_s,
+                           log_cap_bytes=assignment.log_cap_bytes), [note]
 
 
 def run_here(assignment: Assignment, workdir: Path) -> Returned:

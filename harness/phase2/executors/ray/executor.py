@@ -166,7 +166,7 @@ class RayExecutor(Executor):
         assignment = evaluate.Assignment(
             task.evaluation.key, task.attempts, task.command, self.caps, grant,
             opts.timeout_s, opts.stall_timeout_s, opts.parent_tf, dict(opts.env),
-            tuple(opts.unset))
+            tuple(opts.unset), opts.log_cap_bytes)
         ref = self.remote.options(
             num_cpus=opts.cpus_per_eval, num_gpus=opts.gpus_per_eval,
             resources={RESOURCE: grant}, max_retries=0).remote(assignment, self.run_id,
