@@ -41,14 +41,24 @@ PREFIX = re.compile(r"""^(?:
 _EAGAIN = (r"\bEAGAIN\b|\bEWOULDBLOCK\b|\bWouldBlock\b|resource\s+temporari|"
            r"resource\s+temporarily\s*$|temporarily\s+unavailable|"
            r"\b(?:errno|error|code|err|ret|returned|is|generic|system|result)\W{0,3}(?:11|35)\b|"
+           r"\bfailed\W{0,3}(?:11|35)\s*$|"
            r"\[errno\s+11\]|\(11\)|\b11\s+vs\.\s+0\b|os\s+error\s+(?:11|35)\b|"
            r"ressource\s+ist\s+zur\s+zeit|資源暫時|资源暂时不可用|リソースが一時的に")
 _ENOMEM = (r"\bENOMEM\b|cannot\s+allocate\s+memory|\b(?:errno|error)\W{0,3}12\b|"
            r"\[errno\s+12\]|os\s+error\s+12\b|\bfailed:\s+12\b|not\s+enough\s+storage")
 _EPERM = r"\bEPERM\b|operation\s+not\s+permitted|os\s+error\s+1\)"
+# Scarcity that names its act: a runtime's own word that it could not get a thread for
+# its pool, the kernel's process table full, a limit on how many children ran out.
+_SELF_ACT = (r"(?:cannot|can't|could\s+not|unable\s+to)\s+al\s?locate\s+(?:a\s+)?"
+             r"(?:new\s+)?(?:os\s+)?thread\b|"
+             r"too\s+many\s+processes\s+in\s+(?:the\s+)?process\s+table|"
+             r"process\s+table\s+(?:is\s+)?full|"
+             r"limit\s+(?:of|on)\s+(?:the\s+)?number\s+of\s+(?:child(?:ren)?|process(?:es)?|"
+             r"threads?)\b")
+SELF_ACT = re.compile(_SELF_ACT, re.I)
 _LIMIT = (r"out\s+of\s+system\s+resources|resource\s+limits\s+reached|"
           r"resoucre\s+limits\s+reached|insufficient\s+resources|"
-          r"unable\s+to\s+allocate\s+necessary\s+resources")
+          r"unable\s+to\s+allocate\s+necessary\s+resources|" + _SELF_ACT)
 _CAP = (r"exce+ds?\W+(?:\w+\W+){0,2}?\d*-?thread\W*limit|thread\s+limit\s+\(\d+\s+threads\)|"
         r"thread\s+exhaustion|too\s+many\s+simultaneous\s+(?:\w+\s+){0,2}threads|"
         r"gasneti_fatal_threadoverflow")
@@ -59,7 +69,7 @@ _VERBS = (r"(?:create|creating|start|starting|spawn|spawning|construct(?:ing)?|l
           r"run|new|make|making|init(?:ialize)?|fork(?:ing)?|exec(?:ute)?|allocate)")
 # Creating a thread: the calls, and a verb next to a noun in either order.
 THREAD_ACT = re.compile(
-    rf"pthread_create\b|_beginthread(?:ex)?\b|\bCreateThread\b|\buv_thread_create|"
+    rf"pthread_create\b|_beginthread(?:ex)?\b|\bCreateThread\b|\w_thread_create\b|"
     rf"\bnewosproc\b|\bthread_resource_error\b|thread::spawn|\bthread\.create\b|"
     rf"thread\s+constructor|\bstd::thread\b|ThreadPoolBuildError|\bstart_new_thread|"
     rf"\b{_VERBS}\W+(?:[\w'\"#]+\W+){{0,3}}?{_THREAD_WORDS}\b|"
@@ -68,16 +78,21 @@ THREAD_ACT = re.compile(
     re.I)
 # Creating a process: fork and its kin (the calls), and a verb next to a process noun.
 PROCESS_CALL = re.compile(
-    r"\b(?:v|dup)?fork(?:\(\d?\))?(?=\W|$)|\bdofork\b|\bclone3?\b|\bposix_spawnp?\b|"
+    r"\b(?:\w+_)?(?:v|dup)?fork(?:\(\d?\))?(?=\W|$)|\bdofork\b|\bclone3?\b|\bposix_spawnp?\b|"
     r"\bmcfork\b|fork/exec\b|\bspawn(?:_\w+)?\b|fork\s+rejected|forking\.py|popen_fork",
     re.I)
 PROCESS_VERB = re.compile(
     rf"\b{_VERBS}\W+(?:[\w'\"]+\W+){{0,3}}?{_PROCESS_WORDS}\b|"
     r"\b(?:unable|failed|cannot|can't|could not) (?:to )?(?:execute|launch|run|start|spawn|"
-    r"exec)\b",
+    r"exec)\b|"
+    # a driver that could not start its sub-program: "running gcc failed: ..."
+    r"\b(?:running|executing|starting|launching|invoking)\s+[\w./+-]+\s+failed\b",
     re.I)
 # ENOMEM from another call (a cgroup's mkdir, a veth pair) is not the act's failure.
-OTHER_CALL = re.compile(r"\bmkdir\b|\bmmap\b|\bsocket\b|\bveth|netlink|\bopen\(", re.I)
+# EAGAIN from a step inside a process's creation that is not the fork (its control
+# socket, a connection, a monitor) is not the creation's failure either.
+OTHER_CALL = re.compile(r"\bmkdir\b|\bmmap\b|\bsocket\b|\bveth|netlink|\bopen\(|\bqmp\b|"
+                        r"\bconnect(?:ion)?\b|\blistener\b|\bbacklog\b|\bhandshake\b", re.I)
 EAGAIN = re.compile(_EAGAIN, re.I)
 NOMEM = re.compile(_ENOMEM, re.I)
 NOPERM = re.compile(_EPERM, re.I)
@@ -134,11 +149,13 @@ def _general(line: str, above: list[str]) -> str | None:
                 and any(_act(a) for a in above):
             return "frame+errno"
         return None
+    if SELF_ACT.search(line):
+        return "act+scarce"
     thread, call = THREAD_ACT.search(line), PROCESS_CALL.search(line)
     process = call or PROCESS_VERB.search(line)
     if SCARCE.search(line) and (thread or process or re.search(_CAP, line, re.I)):
         return "act+scarce"
-    if (thread or process) and EAGAIN.search(line):
+    if (thread or call or (process and not OTHER_CALL.search(line))) and EAGAIN.search(line):
         return "act+eagain"
     if NOMEM.search(line) and (thread or call or (process and not OTHER_CALL.search(line))) \
             and not re.search(r"\bpool\b", line, re.I):
@@ -162,7 +179,7 @@ def _act(line: str) -> bool:
 MAYBE = re.compile(  # on the lowercased line: without re.I, ~10x faster on big logs
     r"fail|unabl|cannot|can't|could|error|exce|reject|exhaust|eagain|wouldblock|resource|"
     r"ressource|memory|permitted|errno|code|found|vs\.|outofmemory|assertion|threadpoolbuild|"
-    r"retry|os error|storage|limit|overflow|資源|资源|リソース")
+    r"retry|os error|storage|limit|overflow|too many|process table|資源|资源|リソース")
 
 
 # ...and a word only a precise rule's message has, or a resource failure's word on it or on
@@ -171,7 +188,8 @@ MAYBE = re.compile(  # on the lowercased line: without re.I, ~10x faster on big 
 HINT = re.compile(r"thread|fork|what\(\)|found: 11|outofmemoryexception|system_error|eagain|"
                   r"omp: error")
 SCARCITY = re.compile(r"eagain|wouldblock|resource|ressource|memory|errno|permitted|code|vs\.|"
-                      r"limit|exhaust|storage|overflow|simultaneous|not enough|資源|资源|リソース")
+                      r"limit|exhaust|storage|overflow|simultaneous|not enough|process table|"
+                      r"al ?locate thread|failed \d+\s*$|資源|资源|リソース")
 
 
 def _candidate(window: deque[str], centre: int) -> bool:

@@ -47,7 +47,9 @@ def test_a_directory_is_walked_without_following_links_or_reading_binaries(tmp_p
     out = tmp_path / "out" / "evals"
     _log(out / "0000-aaaa" / "attempt-1" / "stderr.log", REAL[0].text)
     _log(out / "0001-bbbb" / "attempt-1" / "stderr.log", NEAR[0].text)
-    (out / "0001-bbbb" / "attempt-1" / "core").write_bytes(b"\0ELF" + REAL[0].text.encode())
+    # a core file: an ELF header and binary bytes, then text it happened to hold
+    (out / "0001-bbbb" / "attempt-1" / "core").write_bytes(
+        b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 8 + REAL[0].text.encode())
     elsewhere = _log(tmp_path / "elsewhere.log", REAL[1].text)
     (out / "0002-link.log").symlink_to(elsewhere)
     done = diagnose(str(tmp_path / "out"), "--json")
