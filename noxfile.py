@@ -35,7 +35,7 @@ def tests(session: nox.Session) -> None:
     """Everything CI checks: lint, unit tests, the default repro matrix, the fixes (with the
     Phase 2 runner on a local Ray cluster), the docs site, and the cgroup v2 host tests in
     a VM."""
-    _install(session, "dev,ray")
+    _install(session, "dev,ray,optuna")
     _lint(session)
     _browser(session)
     _runtimes(session)
@@ -196,7 +196,7 @@ def _lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """What `tests` checks first: ruff, the type checker, the workflows."""
-    _install(session)
+    _install(session, "dev,optuna")
     _lint(session)
 
 
@@ -206,7 +206,8 @@ def constraints(session: nox.Session) -> None:
     rerun the bench and the tests before committing new pins: the budgets were measured
     with the old ones."""
     session.install("uv")
-    extras = [arg for extra in ("dev", "ray", "gpu", "docs") for arg in ("--extra", extra)]
+    extras = [arg for extra in ("dev", "ray", "gpu", "docs", "optuna")
+              for arg in ("--extra", extra)]
     session.run("uv", "pip", "compile", "pyproject.toml", *extras, "--universal",
                 "--python-version", "3.10", "--no-header", "--quiet", "-o", CONSTRAINTS,
                 *session.posargs)

@@ -1,5 +1,5 @@
 """python -m bench [launch_overhead] [hang_latency] [phase2] [ray_executor] [diagnose] [scale]
-[startup] [matrix]
+[startup] [matrix] [search]
 (default: all)"""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import importlib
 import sys
 
 ALL = ("launch_overhead", "hang_latency", "phase2", "ray_executor", "diagnose", "scale",
-       "startup", "matrix")
+       "startup", "matrix", "search")
 
 
 def main(names: list[str]) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -68,6 +69,9 @@ def add_parser(sub) -> None:
                            default=[], help="set in the launching parents' environment")
             p.add_argument("--unset", action="append", default=[])
             p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
+            p.add_argument("--prune-above", type=arg(_prune_rule, "METRIC=VALUE@STEP"),
+                           help="stop an evaluation whose reported METRIC is above VALUE at "
+                                "step STEP or later (verdict pruned), e.g. loss=0.5@2")
             p.add_argument("--deadline", type=arg(seconds, "seconds"), default=None,
                            help="for the whole grid: then what runs is stopped, what is "
                                 "queued is left for --resume, and the summary says so")
@@ -86,6 +90,28 @@ def add_parser(sub) -> None:
     resources.add_argument("--num-cpus", type=arg(lambda t: parse_count(t, "--num-cpus"), "n"),
                            help="the --num-cpus the node's ray start will use "
                                 "(default: this host's CPUs)")
+
+
+def _prune_rule(text: str) -> tuple[str, float, int]:
+    """METRIC=VALUE@STEP: stop an evaluation that reports METRIC > VALUE at STEP or later."""
+    import re
+
+    found = re.fullmatch(r"([A-Za-z_][\w.-]{0,63})=([-+0-9.eE]+)@(\d{1,9})", text)
+    try:
+        value = float(found[2]) if found else math.nan
+    except ValueError:
+        value = math.nan
+    if not found or not math.isfinite(value):
+        raise ValueError(f"bad --prune-above {text!r}: use METRIC=VALUE@STEP, e.g. loss=0.5@2")
+    return found[1], value, int(found[3])
+
+
+def _pruner(rule: tuple[str, float, int] | None):
+    """The --prune-above rule as a Pool's on_report (None: nothing is pruned)."""
+    if rule is None:
+        return None
+    metric, above, at = rule
+    return lambda step, metrics: step >= at and metrics.get(metric, -math.inf) > above
 
 
 def _options(args: argparse.Namespace):
@@ -129,7 +155,7 @@ def run(args: argparse.Namespace, command: list[str] | None) -> int:
         result = runner.plan(command, grid, opts)
         _print_plan(result, args.json)
         return EXIT_OK if result.concurrency > 0 else EXIT_FAILED
-    results = runner.run(command, grid, opts)
+    results = runner.run(command, grid, opts, on_report=_pruner(args.prune_above))
     if args.json:  # results.json itself, streamed: a large grid's is never one string
         with open(Layout(Path(args.out)).results) as written:
             shutil.copyfileobj(written, sys.stdout)
@@ -138,7 +164,8 @@ def run(args: argparse.Namespace, command: list[str] | None) -> int:
 
         print_summary(results)
     summary = results["summary"]
-    return EXIT_OK if summary["ok"] == summary["total"] else EXIT_FAILED
+    pruned = summary["by_verdict"].get("pruned", 0)  # stopped on purpose: not a failure
+    return EXIT_OK if summary["ok"] + pruned == summary["total"] else EXIT_FAILED
 
 
 def _print_plan(result, as_json: bool) -> None:

@@ -93,6 +93,10 @@ class LaunchGroup:
         ended = [w for w in self._released if w.done]
         return [(w, self._finish(w)) for w in ended]
 
+    def stop(self, watch: Watch, reason: str) -> bool:
+        """Stop one launch's whole tree now, recording why; its outcome comes from wait()."""
+        return self.supervisor.stop(watch, reason)
+
     def interrupt(self, reason: str) -> None:
         """Stop every running launch now; their outcomes say why (wait() returns them)."""
         self.supervisor.interrupt(reason)
@@ -215,8 +219,8 @@ class LaunchGroup:
         return self.budget.group.current if self.budget.group else None
 
     def grant(self, watch: Watch, limit: int) -> bool:
-        """Cap a running launch's own cgroup at limit tasks (it keeps what it has; only
-        new threads beyond the cap are refused); False where it has no cgroup."""
+        """Cap a running launch's own cgroup at limit tasks (new threads past it are
+        refused); False where it has no cgroup."""
         pending = self._released[watch]
         if pending.launch_cgroup is None:
             return False
@@ -267,8 +271,7 @@ class LaunchGroup:
         return outcome
 
     def close(self) -> None:
-        """Stop everything still running, then remove the cgroups: whatever failed on the
-        way (a full disk), the cgroups go."""
+        """Stop everything still running, then remove the cgroups, whatever failed."""
         try:
             self._stop_all()
         finally:
@@ -283,10 +286,9 @@ class LaunchGroup:
     def _stop_all(self) -> None:
         self.supervisor.interrupt("launch group closed")
         for pending in list(self._pending):  # started but never released
-            if pending.proc is None:
-                continue
-            pending.proc.kill()
-            pending.proc.wait()
+            if (proc := pending.proc) is not None:
+                proc.kill()
+                proc.wait()
             if pending.ready_fd >= 0:
                 os.close(pending.ready_fd)
                 pending.ready_fd = -1

@@ -117,6 +117,15 @@ class Supervisor:
         else:
             time.sleep(timeout_s)
 
+    def stop(self, watch: Watch, reason: str) -> bool:
+        """Stop one launch now (no diagnosis), recording why; False where it ended."""
+        if watch.done or watch not in self.watches:
+            return False
+        watch.obs.interrupted = reason
+        _stop(watch, time.monotonic(), stalled=False, diagnose=False)
+        watch.obs.gpu_work = watch.gpu.result.record()
+        return True
+
     def interrupt(self, reason: str) -> None:
         """Stop every unfinished launch now (no diagnosis), recording why."""
         for watch in self.running:

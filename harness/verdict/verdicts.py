@@ -24,6 +24,7 @@ class Verdict(str, Enum):
     NO_GPU_WORK = "no_gpu_work"
     LAUNCH_ERROR = "launch_error"
     NODE_LOST = "node_lost"  # the cluster node or worker running it died (not its fault)
+    PRUNED = "pruned"  # a search stopped it from its reported metrics (the Pool's on_report)
 
     # The value, never "Verdict.OK", wherever a verdict is printed or formatted; hashed as
     # the value too, so a record's plain "ok" and Verdict.OK are one key in a set or dict.
@@ -70,6 +71,7 @@ LOOKS = {
     Verdict.NO_GPU_WORK: Look("yellow", "noGPU", "#0277bd"),
     Verdict.LAUNCH_ERROR: Look("red", "LE", "#37474f"),
     Verdict.NODE_LOST: Look("cyan", "lost", "#00838f"),
+    Verdict.PRUNED: Look("blue", "pruned", "#5c6bc0"),
 }
 UNKNOWN = Look("white", "?", "#9e9e9e")  # a name from an old or foreign file
 VERDICTS = tuple(v.value for v in Verdict)

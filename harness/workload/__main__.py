@@ -99,6 +99,9 @@ def _cross_validate(opts, strategy, devices, x, y, log: events.EventLog) -> list
                                  opts.verbosity, first_step, opts.input_pipeline)
         scores.append(score)
         log.emit(events.FOLD_DONE, fold=fold, score=score)
+        # what a search reads live to prune: the running mean after each fold
+        log.emit(events.REPORT, step=fold + 1,
+                 metrics={"cv_score_mean": sum(scores) / len(scores), "fold_score": score})
         if opts.verbosity >= 1:
             print(f"fold {fold} score={score:.4f}", flush=True)
     return scores

@@ -18,6 +18,7 @@ WORK_STARTED = "work_started"
 FOLD_DONE = "fold_done"
 COMPLETED = "completed"
 FAILED = "failed"
+REPORT = "report"  # intermediate metrics: {"event": "report", "step": N, "metrics": {...}}
 ORDER = (START, DEVICES, WORK_STARTED, FOLD_DONE, COMPLETED)
 
 
@@ -62,6 +63,18 @@ def read_events(path: str | Path) -> list[dict]:
     return read_checked(path)[0]
 
 
+def report_of(event: dict) -> tuple[int, dict] | None:
+    """(step, metrics) of a well-formed report event; None for anything else (a child's
+    malformed report is counted by the caller and ignored)."""
+    step, metrics = event.get("step"), event.get("metrics")
+    if event.get("event") != REPORT or not isinstance(step, int) or isinstance(step, bool) \
+            or not isinstance(metrics, dict):
+        return None
+    kept = {k: v for k, v in metrics.items() if isinstance(k, str) and len(k) <= MAX_NAME
+            and untrusted.real_number(v)}
+    return step, kept
+
+
 def read_new(path: str | Path, offset: int) -> tuple[list[dict], int]:
     """The well-formed events written since `offset`, and the offset to read from next: a
     line not yet ended (a child mid-write) is left for the next read. Work per call is what
@@ -79,7 +92,9 @@ def read_new(path: str | Path, offset: int) -> tuple[list[dict], int]:
                     record = untrusted.loads(line)
                 except ValueError:
                     continue
-                if isinstance(record, dict) and is_event(record):
+                # a report needs no time: {"event": "report", "step": N, "metrics": {...}}
+                if isinstance(record, dict) and (is_event(record)
+                                                 or record.get("event") == REPORT):
                     found.append(record)
         except OSError:
             pass

@@ -85,6 +85,13 @@ def main(mode, arg):
         if os.path.exists(arg):
             os.abort()
         open(arg, "w").close()
+    elif mode == "report":  # arg "VALUE:STEPS": a report a step (0.2 s apart), then done
+        value, steps = arg.split(":")
+        for step in range(1, int(steps) + 1):
+            time.sleep(0.2)
+            emit("report", step=step, metrics={"loss": float(value) / step})
+        with open(os.environ["HARNESS_METRICS_OUT"], "w") as f:
+            json.dump({"loss": float(value) / int(steps)}, f)
     elif mode == "sleep":  # hangs in C
         time.sleep(float(arg))
     elif mode == "deadlock":  # hangs in Python: a lock taken twice

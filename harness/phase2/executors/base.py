@@ -16,6 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.phase2.need.estimate import Need
 from harness.phase2.options import RunOptions
@@ -81,6 +82,16 @@ class Executor(ABC):
     @abstractmethod
     def stop(self, reason: str) -> None:
         """Stop every running attempt now; their files are kept, they are not reported."""
+
+    def cancel(self, task: Task, reason: str) -> bool:
+        """Stop one running attempt (its whole tree; its grant is released when it ends):
+        it is still reported by poll(), as it ended. False where it is not running."""
+        return False
+
+    def events_of(self, task: Task) -> Path | None:
+        """Where a running attempt's events are appended as they happen, to read its
+        reports live; None where they come back only with the attempt (a cluster)."""
+        return None
 
     @abstractmethod
     def facts(self) -> ExecutorFacts:

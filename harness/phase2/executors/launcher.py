@@ -35,6 +35,10 @@ class Launcher(Protocol):
     def interrupt(self, reason: str) -> None:
         """Stop every running child now, recording why."""
 
+    def stop(self, watch: Watch, reason: str) -> bool:
+        """Stop one running child's whole tree now (SIGTERM, a grace, SIGKILL), recording
+        why; its outcome comes from wait() as any other's."""
+
     def work_started(self, watch: Watch) -> bool:
         """Whether this child has said its device work started."""
 
@@ -70,6 +74,9 @@ class GroupLauncher:
 
     def interrupt(self, reason: str) -> None:
         self.group.interrupt(reason)
+
+    def stop(self, watch: Watch, reason: str) -> bool:
+        return self.group.stop(watch, reason)
 
     def work_started(self, watch: Watch) -> bool:
         """From the events appended since the last look: a tick reads what is new, never

@@ -207,6 +207,14 @@ class LocalExecutor(Executor):
         self.launcher.interrupt(f"phase2 interrupted: {reason}")
         self._running.clear()
 
+    def cancel(self, task: Task, reason: str) -> bool:
+        run = next((r for r in self._running if r.task is task), None)
+        return run is not None and self.launcher.stop(run.watch, reason)
+
+    def events_of(self, task: Task) -> Path | None:
+        run = next((r for r in self._running if r.task is task), None)
+        return run.watch.files.events if run else None
+
     def facts(self) -> ExecutorFacts:
         jobs = 1 if self.strategy.admission is Admission.ONE else (
             self.jobs or self.max_running)

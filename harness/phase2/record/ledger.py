@@ -101,6 +101,9 @@ class Ledger:
     def __init__(self, out: Path, size: int) -> None:
         self.out, self.path = out, Layout(out).ledger
         self._at = array("q", [-1]) * size  # evaluation index -> offset of its latest line
+        # A search's (a Pool's): evaluations are numbered as they are submitted, so the
+        # ledger grows with them (run.json's grid is empty).
+        self.growable = size == 0
         self._lock_fd: int | None = None
 
     def close(self) -> None:
@@ -151,6 +154,8 @@ class Ledger:
                 raise _bad(self.path, f"line {number} is not JSON") from None
             why = problem(record)
             index = record.get("index", -1) if isinstance(record, dict) else -1
+            if why is None and self.growable and 0 <= index < 10**7:
+                self._grow(index)
             if why is None and not 0 <= index < len(self._at):
                 why = "its index is not one of this grid's"
             if why is not None:
@@ -162,7 +167,7 @@ class Ledger:
 
     def has(self, index: int) -> bool:
         """Whether this evaluation has finished (it has a line that counts)."""
-        return self._at[index] >= 0
+        return 0 <= index < len(self._at) and self._at[index] >= 0
 
     def indices(self) -> list[int]:
         """The finished evaluations' indices, in grid order."""
@@ -197,7 +202,18 @@ class Ledger:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
+        if self.growable:
+            self._grow(record["index"])
         self._at[record["index"]] = offset
+
+    def _grow(self, index: int) -> None:
+        if index >= len(self._at):
+            self._at.extend([-1] * (index + 1 - len(self._at)))
+
+    @property
+    def size(self) -> int:
+        """How many evaluations the ledger has places for (a search's: so far)."""
+        return len(self._at)
 
     def write_results(self, summary: dict) -> None:
         """results.json: every finished evaluation in grid order, streamed from the ledger

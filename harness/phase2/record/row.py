@@ -30,7 +30,7 @@ def record(task: Task, outcome: Outcome, metric: str, node: str) -> dict:
         "key": task.evaluation.key,
         "index": task.evaluation.index,
         "params": task.evaluation.params,
-        "verdict": outcome.verdict,
+        "verdict": task.stop_verdict if task.pruned else outcome.verdict,
         "attempts": task.attempts,
         "attempt_verdicts": task.verdicts,
         # attempts that died within a grant the runner guessed
@@ -45,7 +45,8 @@ def record(task: Task, outcome: Outcome, metric: str, node: str) -> dict:
         "node": node,
         "log_dir": outcome.log_dir,
         "evidence": outcome.evidence[:4],
-        "notes": task.notes,  # the runner's word on it (why it was not retried)
+        # the runner's word on it (why it was not retried, why a search stopped it)
+        "notes": [*task.notes, *([task.pruned] if task.pruned else [])],
         "cpu_s": outcome.cpu_s,
         "timing": timing(task, outcome),
     }

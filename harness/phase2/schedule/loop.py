@@ -29,24 +29,41 @@ class Queue:
     order: retries that are due come first), the rest of the grid (lazily), and retries
     still waiting out their back-off (a heap by the time it ends)."""
 
-    def __init__(self, tasks: Iterable[Task], size: int | None = None) -> None:
+    def __init__(self, tasks: Iterable[Task] = (), size: int | None = None) -> None:
         self._fresh: Iterator[Task] = iter(tasks)
         self._left = size if size is not None else len(tasks)  # type: ignore[arg-type]
         self._front: deque[Task] = deque()
         self._waiting: list[tuple[float, int, Task]] = []
         self._seq = itertools.count()
+        # Open: tasks may still be added from other threads (a Pool's submissions), and
+        # the loop runs on while nothing is queued, until closed or stopped.
+        self._added: deque[Task] = deque()  # appends and pops are atomic in CPython
+        self.open = False
+        self.stop_reason: str | None = None
 
     def __len__(self) -> int:
-        return len(self._front) + len(self._waiting) + self._left
+        return len(self._front) + len(self._waiting) + self._left + len(self._added)
+
+    def add(self, task: Task) -> None:
+        """One more task, after what is queued (any thread)."""
+        self._added.append(task)
 
     def offer(self, room: int, now: float) -> list[Task]:
-        """Up to `room` tasks that may start now, in order."""
+        """Up to `room` tasks that may start now, in order; a task whose gate says no (its
+        submitter cancelled it) is dropped here."""
         while self._waiting and self._waiting[0][0] <= now:
             self._front.appendleft(heapq.heappop(self._waiting)[2])
-        while len(self._front) < room and self._left:
-            self._front.append(next(self._fresh))
-            self._left -= 1
+        while len(self._front) < room and (self._left or self._added):
+            task = self._next()
+            if task.gate is None or task.gate():
+                self._front.append(task)
         return list(itertools.islice(self._front, max(0, room)))
+
+    def _next(self) -> Task:
+        if self._left:
+            self._left -= 1
+            return next(self._fresh)
+        return self._added.popleft()
 
     def started(self, tasks: list[Task]) -> None:
         ids = {id(t) for t in tasks}
@@ -82,6 +99,7 @@ class Hooks:
 
     finished: Callable[[Attempt], None]
     attempted: Callable[[Attempt], None] = lambda attempt: None
+    tick: Callable[[], None] = lambda: None  # once a loop: a Pool reads live reports here
 
 
 def schedule(executor: Runs, queue: Queue, settle: Callable[[Attempt], bool], hooks: Hooks,
@@ -92,8 +110,11 @@ def schedule(executor: Runs, queue: Queue, settle: Callable[[Attempt], bool], ho
     --resume runs it."""
     deadline = time.monotonic() + deadline_s if deadline_s else None
     try:
-        while len(queue) or executor.running:
+        while len(queue) or executor.running or queue.open:
             now = time.monotonic()
+            if queue.stop_reason is not None:
+                executor.stop(queue.stop_reason)
+                return queue.stop_reason
             if deadline is not None and now >= deadline:
                 reason = (f"deadline of {deadline_s:g} s reached: {executor.running} running "
                           f"stopped, {len(queue)} queued left for --resume")
@@ -102,6 +123,7 @@ def schedule(executor: Runs, queue: Queue, settle: Callable[[Attempt], bool], ho
             offered = queue.offer(executor.room(), now)
             if offered:
                 queue.started(executor.start(offered))
+            hooks.tick()
             for attempt in executor.poll(TICK_S):
                 hooks.attempted(attempt)
                 if settle(attempt):

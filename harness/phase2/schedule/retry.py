@@ -41,6 +41,8 @@ class RetryPolicy:
         """Record the attempt's verdict and teach the need; True when it runs again."""
         task, outcome = attempt.task, attempt.outcome
         task.verdicts.append(outcome.verdict)
+        if task.pruned is not None:  # a search stopped it: final, whatever it died of
+            return False
         if outcome.verdict == Verdict.OK:
             self.log.note(need.completed(outcome.peak_threads, attempt.node))
             return False

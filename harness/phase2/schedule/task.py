@@ -4,6 +4,7 @@ every executor reports it; and where each attempt's files go."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from harness.launch.command import Command
 from harness.phase2.grid import Evaluation
 from harness.supervise.files import LaunchFiles
 from harness.verdict.outcome import Outcome
+from harness.verdict.verdicts import Verdict
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class Task:
     # the next one runs where nothing is guessed for it.
     guesses: list[Guess] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # the policy's word on its attempts
+    # Asked once, when the task is first offered to an executor: False drops it (a Pool's
+    # future that was cancelled while queued). None: always goes.
+    gate: Callable[[], bool] | None = None
+    pruned: str | None = None  # why a search stopped it: final, never retried
+    stop_verdict: Verdict = Verdict.PRUNED  # its verdict then (error: its callback raised)
 
     @property
     def spent(self) -> int:

@@ -234,6 +234,15 @@ class RayExecutor(Executor):
                    "of this cluster") if grant >= largest else None
         return Attempt(task, outcome, node, grant=grant, at_most=at_most, basis=basis)
 
+    def cancel(self, task: Task, reason: str) -> bool:
+        """KeyboardInterrupt in its Ray task: its launch group kills the child, removes the
+        cgroup and sends the files back; poll() reports it as it ended."""
+        ref = next((r for r, (t, _, _) in self._refs.items() if t is task), None)
+        if ref is None:
+            return False
+        self.ray.cancel(ref, force=False)
+        return True
+
     def stop(self, reason: str) -> None:
         """KeyboardInterrupt in each task, so its launch group kills the child, removes the
         cgroup and sends the files back; a task still there after the grace is killed
