@@ -70,8 +70,7 @@ def add_parser(sub) -> None:
             p.add_argument("--unset", action="append", default=[])
             p.add_argument("--progress", choices=["auto", "bar", "lines"], default="auto")
             p.add_argument("--prune-above", type=arg(_prune_rule, "METRIC=VALUE@STEP"),
-                           help="stop an evaluation whose reported METRIC is above VALUE at "
-                                "step STEP or later (verdict pruned), e.g. loss=0.5@2")
+                           help=PRUNE_DESC)
             p.add_argument("--deadline", type=arg(seconds, "seconds"), default=None,
                            help="for the whole grid: then what runs is stopped, what is "
                                 "queued is left for --resume, and the summary says so")
@@ -84,12 +83,20 @@ def add_parser(sub) -> None:
                            help="with --executor ray: CPUs each evaluation requests")
             p.add_argument("--gpus-per-eval", type=amount, default=0.0,
                            help="with --executor ray: GPUs each evaluation requests")
+    _add_node_resources(verbs, parse_count)
+
+
+def _add_node_resources(verbs, parse_count) -> None:
     resources = verbs.add_parser(
         "node-resources", help="the Ray resources this node offers evaluations, as JSON for "
                                "ray start --resources")
     resources.add_argument("--num-cpus", type=arg(lambda t: parse_count(t, "--num-cpus"), "n"),
                            help="the --num-cpus the node's ray start will use "
                                 "(default: this host's CPUs)")
+
+
+PRUNE_DESC = ("stop an evaluation whose reported METRIC is above VALUE at step STEP or "
+              "later (verdict pruned), e.g. loss=0.5@2")
 
 
 def _prune_rule(text: str) -> tuple[str, float, int]:
@@ -163,8 +170,10 @@ def run(args: argparse.Namespace, command: list[str] | None) -> int:
         from harness.phase2.view.progress import print_summary
 
         print_summary(results)
+    from harness.verdict.verdicts import Verdict
+
     summary = results["summary"]
-    pruned = summary["by_verdict"].get("pruned", 0)  # stopped on purpose: not a failure
+    pruned = summary["by_verdict"].get(Verdict.PRUNED, 0)  # stopped on purpose: no failure
     return EXIT_OK if summary["ok"] + pruned == summary["total"] else EXIT_FAILED
 
 

@@ -285,6 +285,7 @@ def test_ray_guesses_never_cost_an_evaluation(case, nodes):
     with tempfile.TemporaryDirectory() as tmp:
         executor = RayExecutor(cluster, SimpleNamespace(
             out=tmp, cpus_per_eval=1, gpus_per_eval=0, timeout_s=60.0, stall_timeout_s=30.0,
-            parent_tf="none", env={}, unset=()), need, policy.log, ray=SimRay(nodes, peaks))
+            parent_tf="none", env={}, unset=(), log_cap_bytes=1 << 30), need, policy.log,
+            ray=SimRay(nodes, peaks))
         finished = _run(executor, policy, need, tasks)
     _check(tasks, finished, lambda i: case["children"][i][0] <= max(nodes))

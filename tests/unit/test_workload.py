@@ -56,8 +56,11 @@ def test_events_in_order_with_schema(field_run):
     _, out = field_run
     records = events.read_events(out / "events.jsonl")
     names = [r["event"] for r in records]
-    assert names == ["start", "devices", "work_started", "fold_done", "fold_done", "fold_done",
+    assert names == ["start", "devices", "work_started", *["fold_done", "report"] * 3,
                      "completed"]
+    reports = [events.report_of(r) for r in records if r["event"] == "report"]
+    assert [step for step, _ in reports] == [1, 2, 3]  # what a search reads live
+    assert all("cv_score_mean" in metrics for _, metrics in reports)
     assert all(isinstance(r["t"], float) for r in records)
     assert [r["t"] for r in records] == sorted(r["t"] for r in records)
     start = records[0]
