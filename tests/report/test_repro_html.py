@@ -25,7 +25,9 @@ def test_every_cell_links_to_a_launch_page_with_budget_and_marks(reports):
     assert len(matrix.cell_links) >= 10  # the CI matrix has ~40 cells
     for href in matrix.cell_links:
         page = parse(reports / href)
-        assert page.svgs == 1, href
+        in_parent = href.endswith("-in-parent.html")  # and a plot of its calls
+        assert page.svgs == 1 + in_parent, href
+        assert ("calls-rss" in page.ids and "calls-threads" in page.ids) == in_parent, href
         assert "budget-line" in page.ids, href
         assert any(i.startswith("mark-") for i in page.ids), href
 
