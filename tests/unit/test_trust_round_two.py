@@ -267,6 +267,7 @@ def test_new_events_are_read_from_where_the_last_read_ended(tmp_path):
 
 # -- the nonroot launch_error, explained ----------------------------------------------------
 
+@pytest.mark.xdist_group("rlimit-nproc")  # nobody's processes: never beside those tests
 def test_an_exec_refused_by_rlimit_nproc_is_thread_exhaustion(tmp_path):
     """uid nobody already runs two processes and may have one: the trampoline's switch to
     nobody succeeds, and the kernel refuses the exec with EAGAIN (checked at exec)."""
