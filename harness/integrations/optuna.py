@@ -1,7 +1,7 @@
 """Optuna drives the Phase 2 runner (pip install 'phase2-harness[optuna]').
 
 `optimize(study, pool, params_of, n_trials)` asks the study for a trial only when the Pool
-has room, submits `params_of(trial)`, relays each report the child makes to
+has room (one ahead: a freed place never waits for the study to suggest), submits `params_of(trial)`, relays each report the child makes to
 `trial.report(value, step)` and stops the evaluation when `trial.should_prune()`, and
 tells the study COMPLETE (with the evaluation's score), PRUNED or FAIL. A trial whose
 child ran out of threads is the runner's to retry, never told as FAIL: the study sees
@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - the extra is not installed
                      "pip install 'phase2-harness[optuna]'") from None
 
 WAIT_S = 0.5  # between looks at the pool while trials run
+AHEAD = 1  # trials waiting in the pool's queue, so a freed place never waits on the study
 
 
 def _relay(trial: optuna.trial.Trial, metric: str) -> Callable[[int, dict], bool]:
@@ -58,7 +59,7 @@ def optimize(study: optuna.Study, pool: Pool, params_of: Callable[[optuna.trial.
     done: list[Evaluated] = []
     asked = 0
     while asked < n_trials or running:
-        while asked < n_trials and pool.free_slots() > 0:  # ask only when it can run
+        while asked < n_trials and pool.free_slots() + AHEAD > 0:  # room, and one ahead
             trial = study.ask()
             asked += 1
             future = pool.submit(params_of(trial), on_report=_relay(trial, metric))
