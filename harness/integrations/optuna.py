@@ -1,11 +1,11 @@
 """Optuna drives the Phase 2 runner (pip install 'phase2-harness[optuna]').
 
 `optimize(study, pool, params_of, n_trials)` asks the study for a trial only when the Pool
-has room (one ahead: a freed place never waits for the study to suggest), submits `params_of(trial)`, relays each report the child makes to
-`trial.report(value, step)` and stops the evaluation when `trial.should_prune()`, and
-tells the study COMPLETE (with the evaluation's score), PRUNED or FAIL. A trial whose
-child ran out of threads is the runner's to retry, never told as FAIL: the study sees
-only the final attempt.
+has room (one ahead: a freed place never waits for the study to suggest), submits
+`params_of(trial)`, relays each report the child makes to `trial.report(value, step)` and
+stops the evaluation when `trial.should_prune()`, and tells the study COMPLETE (with the
+evaluation's score), PRUNED or FAIL. A trial whose child ran out of threads is the
+runner's to retry, never told as FAIL: the study sees only the final attempt.
 """
 
 from __future__ import annotations
