@@ -93,16 +93,16 @@ def head_and_tail_lines(path: str | Path, each: int = MAX_READ_BYTES) -> Iterato
             size = os.fstat(f.fileno()).st_size
         except OSError:
             return
+        if size <= 2 * each:  # head and tail would overlap: all of it
+            yield from stream_lines(f, 2 * each)
+            return
         yield from stream_lines(f, each)
-        if size > 2 * each:
-            try:
-                f.seek(size - each)
-                f.readline(MAX_LINE_BYTES)  # the rest of a line cut in two
-            except OSError:
-                return
-            yield from stream_lines(f, each)
-        elif size > each:
-            yield from stream_lines(f, each)  # the rest, where head and tail would overlap
+        try:
+            f.seek(size - each)
+            f.readline(MAX_LINE_BYTES)  # the rest of a line cut in two
+        except OSError:
+            return
+        yield from stream_lines(f, each)
 
 
 def stream_lines(f: BinaryIO, limit: int | None = None) -> Iterator[str]:

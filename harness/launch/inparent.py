@@ -16,6 +16,8 @@ import time
 import traceback
 from dataclasses import asdict, dataclass
 
+import psutil
+
 from harness import untrusted
 from harness.host import limits, nvml
 from harness.launch.command import PythonTarget
@@ -41,21 +43,15 @@ class Call:
     error: str | None = None  # the exception's last line
 
 
-def _status_kb(field: str) -> int:
-    for line in (untrusted.read_text("/proc/self/status") or "").splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
 def _held(handle: nvml.Nvml) -> dict:
     """What this process holds now."""
     gpu = None
     if handle.available:
         gpu = round(sum(g.memory_used for g in handle.gpus()) / (1 << 20), 1)
-    return {"threads": len(os.listdir("/proc/self/task")),
-            "rss_mb": round(_status_kb("VmRSS") / 1024, 1),
-            "fds": len(os.listdir("/proc/self/fd")), "gpu_memory_mb": gpu}
+    me = psutil.Process()
+    with me.oneshot():
+        return {"threads": me.num_threads(), "rss_mb": round(me.memory_info().rss / 2**20, 1),
+                "fds": me.num_fds(), "gpu_memory_mb": gpu}
 
 
 def _exit_code(code: object) -> int:

@@ -28,7 +28,6 @@ class Observation:
     stall_cpu_s: float = 0.0  # CPU seconds the tree burned in them
     proof: list[str] = field(default_factory=list)  # a deadlock proven from /proc
     proof_kind: str | None = None  # "pipe" or "futex" (deadlock.Proof.kind)
-    log_dropped: dict[str, int] = field(default_factory=dict)  # the log cap's, per log
     notes: list[str] = field(default_factory=list)  # what supervision did besides watching
     stack_dump: str | None = None
     stragglers: list[str] = field(default_factory=list)

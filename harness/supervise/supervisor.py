@@ -183,7 +183,6 @@ def _settle(watch: Watch, now: float) -> None:
     if obs.parent_returncode is None:
         obs.parent_returncode = watch.parent.wait()
     obs.duration_s = round(now - watch.t0, 3)
-    obs.log_dropped = dict(watch.log_cap.dropped)
     obs.notes += watch.log_cap.evidence()
     obs.cpu_s = round(watch.cpu_s, 3)
     obs.stragglers = watch.kill_tree(grace_s=0.5) + _escaped(watch)

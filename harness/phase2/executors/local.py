@@ -119,9 +119,8 @@ class LocalExecutor(Executor):
             return False
         if decision.cap is not None and not self._cap_first(decision.cap):
             return False
-        ask = scene.ask if scene.can_grant or scene.need_known else None
         what = (f"a grant of {decision.grant} tasks ({self.need.basis()})"
-                if decision.grant is not None else f"need {ask}")
+                if decision.grant is not None else f"need {scene.usable_ask}")
         self.log.decide(f"admit #{len(self._running) + 1}: headroom {scene.free}, reserved "
                         f"for running children {decision.reserved}, {what}")
         return True

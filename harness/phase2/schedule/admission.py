@@ -83,6 +83,12 @@ class Scene:
     total: int | None  # the tasks the run's children may hold together
     can_grant: bool  # each child can have a pids.max of its own
 
+    @property
+    def usable_ask(self) -> int | None:
+        """The ask admission may use: a prior needs grants to be safe; without them, one
+        child is measured first (None)."""
+        return self.ask if self.can_grant or self.need_known else None
+
 
 def decide(scene: Scene) -> Admit | Wait:
     """Whether one more child starts now, and under which grant. Pure: the executor
@@ -95,8 +101,6 @@ def decide(scene: Scene) -> Admit | Wait:
         return Admit(None) if not scene.running else Wait("it runs alone now")
     if not scene.running:
         return Admit(None)  # alone is the best a child can get
-    # a prior needs grants to be safe: without them, measure one child first
-    ask = scene.ask if scene.can_grant or scene.need_known else None
-    decision = admit(scene.running, ask, scene.free, scene.total, scene.can_grant)
+    decision = admit(scene.running, scene.usable_ask, scene.free, scene.total, scene.can_grant)
     return decision if decision is not None else Wait(
         "the budget's headroom does not hold one more child's need")
