@@ -192,7 +192,7 @@ class LaunchGroup:
                     pending.proc.stdin.close()
             # In-process, the launching parent is the work: its own process counts.
             watch = Watch(pending.index, pending.proc, pending.files, pending.marker, gpu_probe,
-                          direct=pending.direct or CATALOGUE[pending.launch.method].in_process,
+                          direct=pending.direct or pending.in_process,
                           cgroup=pending.launch_cgroup)
             self._released[watch] = pending
             self.supervisor.add(watch)

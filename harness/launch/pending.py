@@ -63,6 +63,11 @@ class Pending:
         return self.parent_env is not None
 
     @property
+    def in_process(self) -> bool:
+        """Its launching parent is the work (in-parent): no child of its own."""
+        return CATALOGUE[self.launch.method].in_process
+
+    @property
     def files(self) -> LaunchFiles:
         return self.launch.files
 
@@ -75,7 +80,7 @@ class Pending:
         was the parent and writes the same record."""
         if not self.direct:
             record = untrusted.read_json_object(self.files.parent_result)
-            if record is None and CATALOGUE[self.launch.method].in_process:
+            if record is None and self.in_process:
                 # The parent was the work and died at it (an abort, a kill): its own exit
                 # status is the launch's, as a direct child's would be.
                 record = {"method": self.launch.method, "launched_by": "itself",
