@@ -203,7 +203,8 @@ def test_a_second_runner_on_a_live_out_is_refused_and_nothing_runs_twice(tmp_pat
                              stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while not (Path(out) / "run.lock").exists() and time.monotonic() < deadline:
+        lock = Path(out) / "run.lock"  # its pid is written once the flock is held
+        while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
             time.sleep(0.1)
         second = harness(*args[:2], "--resume", *args[2:])
         one_line(second, 2, f"in use by a live run (pid {first.pid})")
