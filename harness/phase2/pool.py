@@ -205,8 +205,8 @@ class Pool(Executor):
 
     def _finished(self, attempt: Attempt) -> None:
         live = self._live.pop(attempt.task.evaluation.index, None)
-        if live is not None:  # what it reported since the last tick (or, on Ray, all of it)
-            self._read_reports(live, Path(attempt.outcome.log_dir or ".") / "events.jsonl")
+        if live is not None:  # what it reported since the last tick
+            self._read_reports(live, self.executor.events_after(attempt))
         if live is not None and live.malformed:
             attempt.task.notes.append(f"{live.malformed} malformed report line(s) ignored")
         row = record(attempt.task, attempt.outcome, self.opts.metric, attempt.node)

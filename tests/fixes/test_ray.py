@@ -275,3 +275,23 @@ def test_sigterm_stops_the_run_and_its_children_on_the_cluster(ray_cluster, tmp_
                for p in (tmp_path / "out" / "evals").glob("*/attempt-1/outcome.json")]
     assert stopped and all(o["evidence"][0].startswith("interrupted")
                            for o in stopped)  # their logs came back too
+
+
+def test_a_pruning_rule_stops_a_trial_on_the_cluster_while_it_reports(ray_cluster, tmp_path):
+    """Its node pushes the child's events to the driver as they are written (live.py), so
+    the rule sees step 2 long before the child would end (100 steps, 0.2 s apart)."""
+    out = tmp_path / "ray"
+    grid = grid_file(tmp_path / "grid.json", [{"mode": "report", "arg": "9:100"},
+                                              {"mode": "ok", "arg": 0}])
+    done = phase2("--executor", "ray", "--ray-address", ray_cluster, "--prune-above",
+                  "loss=1@2", "--grid", grid, "--out", str(out), template=FAKE_TEMPLATE)
+    assert done.returncode == 0, done.stderr
+    pruned, ok = json.loads((out / "results.json").read_text())["evaluations"]
+    assert (pruned["verdict"], ok["verdict"]) == ("pruned", "ok"), pruned
+    assert pruned["attempts"] == 1  # never retried
+    events = [json.loads(x) for x in (Path(pruned["log_dir"]) / "events.jsonl").open()]
+    steps = [e["step"] for e in events if e["event"] == "report"]
+    assert 2 <= max(steps) < 100, steps  # stopped while it ran, not told at its end
+    assert "completed" not in {e["event"] for e in events}
+    record = next(r for r in ledger(out) if r["key"] == pruned["key"])
+    assert any("pruned at step 2" in n for n in record["notes"]), record["notes"]

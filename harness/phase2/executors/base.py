@@ -90,8 +90,13 @@ class Executor(ABC):
 
     def events_of(self, task: Task) -> Path | None:
         """Where a running attempt's events are appended as they happen, to read its
-        reports live; None where they come back only with the attempt (a cluster)."""
+        reports live; None where they come back only with the attempt."""
         return None
+
+    def events_after(self, attempt: Attempt) -> Path:
+        """Where an attempt that ended has all its events, at the offsets events_of()'s
+        file had: read once, when poll() reports it."""
+        return Path(attempt.outcome.log_dir or ".") / "events.jsonl"
 
     @abstractmethod
     def facts(self) -> ExecutorFacts:

@@ -24,6 +24,7 @@ from harness.host.limits import Limits
 from harness.launch.command import Command
 from harness.launch.condition import Condition
 from harness.launch.group import Launch, LaunchGroup
+from harness.phase2.executors.ray.live import Forwarder, Send
 from harness.phase2.schedule.task import attempt_path
 from harness.supervise.files import LaunchFiles
 from harness.supervise.logcap import LOG_CAP_BYTES
@@ -81,13 +82,17 @@ def _group(assignment: Assignment) -> tuple[LaunchGroup, list[str]]:
                            log_cap_bytes=assignment.log_cap_bytes), [note]
 
 
-def run_here(assignment: Assignment, workdir: Path) -> Returned:
+def run_here(assignment: Assignment, workdir: Path, forward: Send | None = None
+             ) -> Returned:
     """Launch, supervise and classify one attempt under workdir/attempt-N (workdir is this
-    evaluation's alone); pack its files, and remove them once all fit in the reply."""
+    evaluation's alone); pack its files, and remove them once all fit in the reply.
+    forward: where its events go as they are written (live.py), the last of them before
+    the files are packed."""
     files = LaunchFiles(attempt_path(workdir, assignment.attempt))
     group, notes = _group(assignment)
     launch = Launch(assignment.command, METHOD, files, assignment.caps, notes=tuple(notes))
-    with group:
+    following = Forwarder(files.events, forward) if forward else contextlib.nullcontext()
+    with group, following:
         started_at = time.time()
         [outcome] = group.run([launch])  # a cancel (KeyboardInterrupt) stops it: files kept
     packed, truncated = pack(files.dir)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness.errors import InputError
 from harness.phase2.executors.base import Attempt, Executor, ExecutorFacts
-from harness.phase2.executors.ray import evaluate
+from harness.phase2.executors.ray import evaluate, live
 from harness.phase2.executors.ray import nodes as ray_nodes
 from harness.phase2.executors.ray.cluster import (
     RESOURCE,
@@ -57,12 +57,19 @@ def _on_node(assignment: evaluate.Assignment, run_id: str, tracker=None
     # then only force-killing is left, and the attempt's logs stay on the node.
     with contextlib.suppress(ValueError):  # only in the main thread, where Ray runs tasks
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    if tracker is not None:
-        import ray
+    if tracker is None:
+        return evaluate.run_here(assignment, workdir)
+    import ray
 
-        where = ray_nodes.here(ray, str(attempt_path(workdir, assignment.attempt)))
-        tracker.started.remote(assignment.key, assignment.attempt, where)
-    return evaluate.run_here(assignment, workdir)
+    where = ray_nodes.here(ray, str(attempt_path(workdir, assignment.attempt)))
+    tracker.started.remote(assignment.key, assignment.attempt, where)
+
+    def forward(offset: int, data: bytes, last: bool) -> None:
+        pushed = tracker.append.remote(assignment.key, assignment.attempt, offset, data)
+        if last:  # in the tracker before this task returns: the driver reads it all
+            ray.get(pushed, timeout=ray_nodes.LOOKUP_TIMEOUT_S)
+
+    return evaluate.run_here(assignment, workdir, forward)
 
 
 def most_at_once(intervals: list[tuple[float, float]]) -> int:
@@ -95,6 +102,10 @@ class RayExecutor(Executor):
         self.remote = self.ray.remote(_on_node)
         self.run_id = uuid.uuid4().hex[:12]
         self._refs: dict = {}  # ObjectRef -> (task, grant, what the grant is based on)
+        # What running attempts' nodes pushed of their events (live.py): the Pool reads a
+        # spool file as it reads a local child's events. Ended ones are dropped next poll.
+        self.spool = live.Spool() if self.tracker is not None else None
+        self._spooled: list[tuple[str, int]] = []
         self.intervals: list[tuple[float, float]] = []  # the recent ones: see _ran()
         self._most = 0
 
@@ -118,8 +129,12 @@ class RayExecutor(Executor):
         with connect(opts.ray_address, opts.tasks_budget, opts.cpus_per_eval,
                      opts.gpus_per_eval) as cluster:
             executor = cls(cluster, opts, need, log)
-            executor.reap("left by an earlier driver")  # e.g. one killed with SIGKILL
-            yield executor
+            try:
+                executor.reap("left by an earlier driver")  # e.g. one killed with SIGKILL
+                yield executor
+            finally:
+                if executor.spool is not None:
+                    executor.spool.close()
 
     @property
     def running(self) -> int:
@@ -174,11 +189,48 @@ class RayExecutor(Executor):
         self._refs[ref] = (task, grant, self.need.basis())
 
     def poll(self, timeout_s: float) -> list[Attempt]:
+        for key, attempt in self._spooled:  # read by the Pool when they were reported
+            assert self.spool is not None
+            self.spool.drop(key, attempt)
+        self._spooled = []
         if not self._refs:  # a retry waiting out its back-off
             time.sleep(timeout_s)
             return []
         ready, _ = self.ray.wait(list(self._refs), num_returns=1, timeout=timeout_s)
+        self._pull([self._refs[ref][0] for ref in ready])
         return [self._ended(ref) for ref in ready]
+
+    def _pull(self, ended: list[Task]) -> None:
+        """What the nodes pushed since the last poll, into the spool; everything of the
+        attempts that ended (their nodes awaited their last push before returning)."""
+        if self.tracker is None or self.spool is None:
+            return
+        ids = [(t.evaluation.key, t.attempts) for t in ended]
+        running = [(t.evaluation.key, t.attempts) for t, _, _ in self._refs.values()]
+        try:
+            taken = self.ray.get(self.tracker.take.remote(
+                [r for r in running if r not in ids], ids), timeout=ray_nodes.LOOKUP_TIMEOUT_S)
+        except self.ray.exceptions.RayError:  # the tracker is busy or gone: next poll
+            return
+        for (key, attempt), data in taken.items():
+            self.spool.add(key, attempt, data)
+        self._spooled += ids
+
+    def events_of(self, task: Task) -> Path | None:
+        """The spool of a running attempt's events, as far as its node pushed them."""
+        if self.spool is None or not any(t is task for t, _, _ in self._refs.values()):
+            return None
+        return self.spool.path(task.evaluation.key, task.attempts)
+
+    def events_after(self, attempt: Attempt) -> Path:
+        """A followed attempt's spool (the offsets its reader holds are into it), until
+        the next poll; else the events file that came back with it."""
+        task = attempt.task
+        if self.spool is not None:
+            path = self.spool.path(task.evaluation.key, task.attempts)
+            if path.exists():
+                return path
+        return super().events_after(attempt)
 
     def _receive(self, ref) -> tuple[Outcome, str]:
         task = self._refs[ref][0]

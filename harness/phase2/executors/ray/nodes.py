@@ -10,6 +10,7 @@ import os
 import socket
 
 from harness.host import cgroup
+from harness.phase2.executors.ray.live import Received
 from harness.supervise.files import LaunchFiles
 from harness.verdict.outcome import Outcome
 from harness.verdict.verdicts import Verdict
@@ -22,17 +23,30 @@ LOOKUP_TIMEOUT_S = 5.0
 
 
 class Tracker:
-    """Where each attempt started: (key, attempt) -> node, address, node-side log dir.
-    A Ray actor of the driver's (it dies with it)."""
+    """Where each attempt started: (key, attempt) -> node, address, node-side log dir;
+    and the events its node pushes while it runs (live.py). A Ray actor of the
+    driver's (it dies with it)."""
 
     def __init__(self) -> None:
         self.where: dict[tuple[str, int], dict] = {}
+        self.live = Received()
 
     def started(self, key: str, attempt: int, where: dict) -> None:
         self.where[(key, attempt)] = where
 
     def lookup(self, key: str, attempt: int) -> dict | None:
         return self.where.get((key, attempt))
+
+    def append(self, key: str, attempt: int, offset: int, data: bytes) -> None:
+        self.live.append(key, attempt, offset, data)
+
+    def take(self, wanted: list[tuple[str, int]], ended: list[tuple[str, int]]
+             ) -> dict[tuple[str, int], bytes]:
+        """What arrived for these running attempts; the ended ones are forgotten after."""
+        taken = self.live.take(wanted + ended)
+        for key, attempt in ended:
+            self.live.forget(key, attempt)
+        return taken
 
 
 def tracker(ray):
