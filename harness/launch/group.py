@@ -87,7 +87,8 @@ class LaunchGroup:
 
     def wait(self, timeout_s: float) -> list[tuple[Watch, Outcome]]:
         """Supervise for up to timeout_s; the launches that ended, with their outcomes."""
-        self.supervisor.wait(timeout_s)  # sleeps where nothing runs (a retry's back-off)
+        if not any(w.done for w in self._released):  # one stopped since (a pruned child)
+            self.supervisor.wait(timeout_s)  # sleeps where nothing runs (a retry's back-off)
         if self.supervisor.running:
             self.supervisor.tick()
         ended = [w for w in self._released if w.done]
