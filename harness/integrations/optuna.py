@@ -38,6 +38,13 @@ def _relay(trial: optuna.trial.Trial, metric: str) -> Callable[[int, dict], bool
     return on_report
 
 
+def _waiting(running: dict[Future, optuna.trial.Trial]) -> int:
+    """Trials submitted that have not started: a study is asked for more only while
+    fewer wait than the pool has places free, plus AHEAD (the sampler then learns from
+    every trial that ended before it suggests the next)."""
+    return sum(1 for future in running if not future.running() and not future.done())
+
+
 def _tell(study: optuna.Study, trial: optuna.trial.Trial, ev: Evaluated) -> None:
     if ev.verdict == Verdict.PRUNED:
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -59,7 +66,7 @@ def optimize(study: optuna.Study, pool: Pool, params_of: Callable[[optuna.trial.
     done: list[Evaluated] = []
     asked = 0
     while asked < n_trials or running:
-        while asked < n_trials and pool.free_slots() + AHEAD > 0:  # room, and one ahead
+        while asked < n_trials and _waiting(running) < pool.free_slots() + AHEAD:
             trial = study.ask()
             asked += 1
             future = pool.submit(params_of(trial), on_report=_relay(trial, metric))

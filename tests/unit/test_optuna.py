@@ -36,3 +36,22 @@ def test_a_study_of_eight_trials_with_a_median_pruner(tmp_path):
     assert {ev.verdict for ev in evaluations} <= {Verdict.OK, Verdict.PRUNED}
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert completed and all(t.intermediate_values for t in completed)
+
+
+def test_the_study_is_asked_only_as_places_free_up(tmp_path):
+    """One place and one trial ahead: never more than two trials asked and not yet told,
+    so the sampler suggests each trial knowing every one that ended before it."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(0))
+    open_trials: list[int] = []
+
+    def params_of(trial: optuna.trial.Trial) -> dict:
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        open_trials.append(states.count(optuna.trial.TrialState.RUNNING))
+        return {"arg": f"{trial.suggest_float('scale', 1.0, 2.0):.3f}:2"}
+
+    opts = RunOptions(tasks_budget=60, jobs=1, out=tmp_path / "out", metric="loss",
+                      live=False)
+    with Pool(TEMPLATE, opts) as pool:
+        optimize(study, pool, params_of, n_trials=5)
+    assert len(open_trials) == 5 and max(open_trials) <= 2, open_trials
