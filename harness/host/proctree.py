@@ -29,10 +29,17 @@ def describe(proc: psutil.Process) -> str:
 
 
 def ppid_map() -> dict[int, list[int]]:
-    """parent pid -> child pids, for every process now."""
+    """parent pid -> child pids, for every process now. psutil's one-shot map (what its
+    Process.children() uses: one read of /proc/PID/stat each) where the platform has
+    one; process_iter builds a Process per pid and reads stat twice, 3x the CPU here,
+    and a supervisor asks 4 times a second beside the children it watches."""
+    try:
+        mapping = psutil._ppid_map()  # type: ignore[attr-defined]
+    except (AttributeError, psutil.Error):  # no such map; or a hidepid=1 /proc refused one
+        mapping = {p.pid: p.info["ppid"] for p in psutil.process_iter(["ppid"])}
     children: dict[int, list[int]] = {}
-    for proc in psutil.process_iter(["ppid"]):
-        children.setdefault(proc.info["ppid"], []).append(proc.pid)
+    for pid, ppid in mapping.items():
+        children.setdefault(ppid, []).append(pid)
     return children
 
 

@@ -87,7 +87,7 @@ class LaunchGroup:
 
     def wait(self, timeout_s: float) -> list[tuple[Watch, Outcome]]:
         """Supervise for up to timeout_s; the launches that ended, with their outcomes."""
-        if not any(w.done for w in self._released):  # one stopped since (a pruned child)
+        if not any(w.done for w in self._released):  # none stopped since (a pruned one)
             self.supervisor.wait(timeout_s)  # sleeps where nothing runs (a retry's back-off)
         if self.supervisor.running:
             self.supervisor.tick()
@@ -265,9 +265,8 @@ class LaunchGroup:
         samples.write_marks(files, outcome.timeline,
                             None if outcome.verdict.ok else first_error(files))
         pending.retire()
-        # Built once, then forgotten: a long Phase 2 run holds only what runs.
         self._refused_before += own
-        del self._released[watch]
+        del self._released[watch]  # built once, then forgotten: a long run holds what runs
         self.supervisor.forget(watch)
         return outcome
 

@@ -23,17 +23,20 @@ class Driver:
     """The tracker and the spool, as the executor drives them each poll."""
 
     def __init__(self) -> None:
-        self.received, self.spool = live.Received(), live.Spool()
+        self.received, self.spool = live.Received(), live.Spool(self.take)
         self.lock = threading.Lock()
 
     def send(self, offset: int, data: bytes, last: bool) -> None:
         with self.lock:
             self.received.append("0000-k", 1, offset, data)
 
-    def poll(self) -> Path:
+    def take(self, running: live.Ids, ended: live.Ids) -> dict[tuple[str, int], bytes]:
         with self.lock:
-            for (key, attempt), data in self.received.take([("0000-k", 1)]).items():
-                self.spool.add(key, attempt, data)
+            return self.received.take(running + ended)
+
+    def poll(self, ended: bool = False) -> Path:
+        ids = [("0000-k", 1)]
+        self.spool.pull(ids, ids if ended else [])
         return self.spool.path("0000-k", 1)
 
 
@@ -55,9 +58,11 @@ def test_reports_arrive_while_the_child_writes_and_all_of_them_by_the_end(tmp_pa
                 time.sleep(0.05)
             assert [s for s, _ in seen] == [1, 2, 3, 4, 5]
             child.write(b'ep": 6, "metrics": {"loss": 0.5}}\n')
-        new, offset = ev.read_new(driver.poll(), offset)  # the last push was awaited
+        new, offset = ev.read_new(driver.poll(ended=True), offset)  # the last push: awaited
         assert [ev.report_of(e) for e in new] == [(6, {"loss": 0.5})]
         assert driver.spool.path("0000-k", 1).read_bytes() == events.read_bytes()
+        driver.poll()  # the next poll: the ended attempt was read, its spool file goes
+        assert not driver.spool.path("0000-k", 1).exists()
     finally:
         driver.spool.close()
     assert not driver.spool.dir.exists()

@@ -14,8 +14,6 @@ node_lost, with the node its task reported to the tracker (ray_nodes.py), and ru
 from __future__ import annotations
 
 import contextlib
-import signal
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,7 +36,7 @@ from harness.phase2.need.caps import thread_caps
 from harness.phase2.need.estimate import Need
 from harness.phase2.options import RunOptions
 from harness.phase2.schedule.decisions import DecisionLog
-from harness.phase2.schedule.task import Task, attempt_dir, attempt_path
+from harness.phase2.schedule.task import Task, attempt_dir
 from harness.phase2.strategy import strategy_of
 from harness.verdict.outcome import Outcome
 from harness.verdict.verdicts import Verdict
@@ -47,29 +45,8 @@ CANCEL_GRACE_S = 10.0
 KEPT_INTERVALS = 4096
 
 
-def _on_node(assignment: evaluate.Assignment, run_id: str, tracker=None
-             ) -> evaluate.Returned:
-    """The Ray task: node-local files under the node's temp dir, sent back at the end;
-    first it tells the driver's tracker where it runs (if it dies, the driver knows)."""
-    workdir = Path(tempfile.gettempdir()) / "harness-ray" / f"{run_id}-{assignment.key}"
-    # ray.cancel() stops a task by simulating SIGINT in its thread, which does nothing
-    # where SIGINT is ignored (a cluster started under nohup or as a background job):
-    # then only force-killing is left, and the attempt's logs stay on the node.
-    with contextlib.suppress(ValueError):  # only in the main thread, where Ray runs tasks
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if tracker is None:
-        return evaluate.run_here(assignment, workdir)
-    import ray
-
-    where = ray_nodes.here(ray, str(attempt_path(workdir, assignment.attempt)))
-    tracker.started.remote(assignment.key, assignment.attempt, where)
-
-    def forward(offset: int, data: bytes, last: bool) -> None:
-        pushed = tracker.append.remote(assignment.key, assignment.attempt, offset, data)
-        if last:  # in the tracker before this task returns: the driver reads it all
-            ray.get(pushed, timeout=ray_nodes.LOOKUP_TIMEOUT_S)
-
-    return evaluate.run_here(assignment, workdir, forward)
+def _id(task: Task) -> tuple[str, int]:
+    return task.evaluation.key, task.attempts
 
 
 def most_at_once(intervals: list[tuple[float, float]]) -> int:
@@ -99,13 +76,12 @@ class RayExecutor(Executor):
         self.caps = thread_caps(max(1, int(opts.cpus_per_eval)), 1)
         self.log_root = Layout(Path(opts.out)).evals
         need.cap = cluster.largest  # no grant can be bigger than the largest node
-        self.remote = self.ray.remote(_on_node)
+        self.remote = self.ray.remote(ray_nodes.on_node)
         self.run_id = uuid.uuid4().hex[:12]
         self._refs: dict = {}  # ObjectRef -> (task, grant, what the grant is based on)
         # What running attempts' nodes pushed of their events (live.py): the Pool reads a
-        # spool file as it reads a local child's events. Ended ones are dropped next poll.
-        self.spool = live.Spool() if self.tracker is not None else None
-        self._spooled: list[tuple[str, int]] = []
+        # spool file as it reads a local child's events.
+        self.spool = live.Spool(self._take) if self.tracker is not None else None
         self.intervals: list[tuple[float, float]] = []  # the recent ones: see _ran()
         self._most = 0
 
@@ -189,47 +165,32 @@ class RayExecutor(Executor):
         self._refs[ref] = (task, grant, self.need.basis())
 
     def poll(self, timeout_s: float) -> list[Attempt]:
-        for key, attempt in self._spooled:  # read by the Pool when they were reported
-            assert self.spool is not None
-            self.spool.drop(key, attempt)
-        self._spooled = []
         if not self._refs:  # a retry waiting out its back-off
             time.sleep(timeout_s)
             return []
         ready, _ = self.ray.wait(list(self._refs), num_returns=1, timeout=timeout_s)
-        self._pull([self._refs[ref][0] for ref in ready])
+        if self.spool is not None:
+            with contextlib.suppress(self.ray.exceptions.RayError):  # busy: next poll
+                self.spool.pull([_id(t) for t, _, _ in self._refs.values()],
+                                [_id(self._refs[ref][0]) for ref in ready])
         return [self._ended(ref) for ref in ready]
 
-    def _pull(self, ended: list[Task]) -> None:
-        """What the nodes pushed since the last poll, into the spool; everything of the
-        attempts that ended (their nodes awaited their last push before returning)."""
-        if self.tracker is None or self.spool is None:
-            return
-        ids = [(t.evaluation.key, t.attempts) for t in ended]
-        running = [(t.evaluation.key, t.attempts) for t, _, _ in self._refs.values()]
-        try:
-            taken = self.ray.get(self.tracker.take.remote(
-                [r for r in running if r not in ids], ids), timeout=ray_nodes.LOOKUP_TIMEOUT_S)
-        except self.ray.exceptions.RayError:  # the tracker is busy or gone: next poll
-            return
-        for (key, attempt), data in taken.items():
-            self.spool.add(key, attempt, data)
-        self._spooled += ids
+    def _take(self, running: live.Ids, ended: live.Ids) -> dict[tuple[str, int], bytes]:
+        assert self.tracker is not None  # a spool is made only where there is one
+        return self.ray.get(self.tracker.take.remote(running, ended),
+                            timeout=ray_nodes.LOOKUP_TIMEOUT_S)
 
     def events_of(self, task: Task) -> Path | None:
         """The spool of a running attempt's events, as far as its node pushed them."""
         if self.spool is None or not any(t is task for t, _, _ in self._refs.values()):
             return None
-        return self.spool.path(task.evaluation.key, task.attempts)
+        return self.spool.path(*_id(task))
 
     def events_after(self, attempt: Attempt) -> Path:
-        """A followed attempt's spool (the offsets its reader holds are into it), until
-        the next poll; else the events file that came back with it."""
-        task = attempt.task
-        if self.spool is not None:
-            path = self.spool.path(task.evaluation.key, task.attempts)
-            if path.exists():
-                return path
+        """A followed attempt's spool (the offsets its reader holds are into it), until the
+        next poll; else the events file that came back with it."""
+        if self.spool is not None and (path := self.spool.path(*_id(attempt.task))).exists():
+            return path
         return super().events_after(attempt)
 
     def _receive(self, ref) -> tuple[Outcome, str]:

@@ -107,27 +107,43 @@ class Received:
         self._pending.pop((key, attempt), None)
 
 
-class Spool:
-    """At the driver: one file per running attempt, what its node pushed so far, in a
-    private temp dir removed with the executor."""
+Ids = list[tuple[str, int]]  # (evaluation key, attempt)
+Take = Callable[[Ids, Ids], dict[tuple[str, int], bytes]]  # the tracker's take(), called
 
-    def __init__(self) -> None:
+
+class Spool:
+    """At the driver: one file per followed attempt, what its node pushed so far, in a
+    private temp dir removed with the executor. An ended attempt's file stays until the
+    next pull: the Pool reads the rest of it when the attempt is reported."""
+
+    def __init__(self, take: Take) -> None:
+        self.take = take
         self.dir = Path(tempfile.mkdtemp(prefix="harness-live-"))
+        self._ended: Ids = []
 
     def path(self, key: str, attempt: int) -> Path:
         return self.dir / f"{key}.{attempt}.jsonl"
 
-    def add(self, key: str, attempt: int, data: bytes) -> None:
-        path = self.path(key, attempt)
+    def pull(self, running: Ids, ended: Ids) -> None:
+        """What the nodes pushed since the last pull; all of the ended attempts' (their
+        nodes awaited their last push before returning). A tracker that does not answer
+        (take raises) is asked again next time."""
+        for key, attempt in self._ended:
+            with contextlib.suppress(FileNotFoundError):
+                self.path(key, attempt).unlink()
+        self._ended = []
+        taken = self.take([r for r in running if r not in ended], ended)
+        for (key, attempt), data in taken.items():
+            self._add(self.path(key, attempt), data)
+        self._ended = list(ended)
+
+    @staticmethod
+    def _add(path: Path, data: bytes) -> None:
         size = path.stat().st_size if path.exists() else 0
         if size + len(data) > LIVE_LIMIT:
             return
         with open(path, "ab") as f:  # our own dir (0700): nothing else writes there
             f.write(data)
-
-    def drop(self, key: str, attempt: int) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path(key, attempt).unlink()
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

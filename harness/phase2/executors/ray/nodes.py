@@ -1,16 +1,23 @@
-"""What the Ray executor knows about nodes: where each attempt runs (a tracker actor the
-tasks report to as they start), what a failed Ray task means (node_lost when its node or
+"""What the Ray executor knows about nodes: the task each attempt is on its node
+(on_node), where each attempt runs (a tracker actor the tasks report to as they start,
+and push their events to), what a failed Ray task means (node_lost when its node or
 worker died, not the evaluation's fault), and the node-side reaper that removes what
 killed workers leave (process trees, pids cgroups) on their own node at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import tempfile
+from pathlib import Path
 
 from harness.host import cgroup
+from harness.phase2.executors.ray import evaluate
 from harness.phase2.executors.ray.live import Received
+from harness.phase2.schedule.task import attempt_path
 from harness.supervise.files import LaunchFiles
 from harness.verdict.outcome import Outcome
 from harness.verdict.verdicts import Verdict
@@ -56,6 +63,31 @@ def tracker(ray):
     node = ray.get_runtime_context().get_node_id()
     return ray.remote(Tracker).options(num_cpus=0, scheduling_strategy=(
         NodeAffinitySchedulingStrategy(node, soft=False))).remote()
+
+
+def on_node(assignment: evaluate.Assignment, run_id: str, tracker=None
+             ) -> evaluate.Returned:
+    """The Ray task: node-local files under the node's temp dir, sent back at the end;
+    first it tells the driver's tracker where it runs (if it dies, the driver knows)."""
+    workdir = Path(tempfile.gettempdir()) / "harness-ray" / f"{run_id}-{assignment.key}"
+    # ray.cancel() stops a task by simulating SIGINT in its thread, which does nothing
+    # where SIGINT is ignored (a cluster started under nohup or as a background job):
+    # then only force-killing is left, and the attempt's logs stay on the node.
+    with contextlib.suppress(ValueError):  # only in the main thread, where Ray runs tasks
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if tracker is None:
+        return evaluate.run_here(assignment, workdir)
+    import ray
+
+    where = here(ray, str(attempt_path(workdir, assignment.attempt)))
+    tracker.started.remote(assignment.key, assignment.attempt, where)
+
+    def forward(offset: int, data: bytes, last: bool) -> None:
+        pushed = tracker.append.remote(assignment.key, assignment.attempt, offset, data)
+        if last:  # in the tracker before this task returns: the driver reads it all
+            ray.get(pushed, timeout=LOOKUP_TIMEOUT_S)
+
+    return evaluate.run_here(assignment, workdir, forward)
 
 
 def here(ray, node_dir: str) -> dict:
