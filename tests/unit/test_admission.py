@@ -15,6 +15,7 @@ from harness.phase2 import RunOptions, grid, run
 from harness.phase2.executors.gpu import auto_jobs
 from harness.phase2.need import cache as plan_cache
 from harness.phase2.need.caps import Recipe, cpus, thread_caps
+from harness.phase2.schedule import admission
 from tests.unit.conftest import FAKE
 
 pytestmark = pytest.mark.xdist_group("cgroups")
@@ -45,11 +46,12 @@ def test_a_child_that_outgrows_a_guessed_grant_is_retried_at_once_and_not_charge
     # The plan cache knows this command at a peak of 8 (stale: it now holds 20 threads at
     # once): the need is need_from_peak(8) = 11, a guess until a child of this run
     # confirms it. Children die within their guessed grants; each is the runner's mistake.
+    # Three places: the second child's is not the last, so it gets the guess alone.
     template = _template("hold-threads", "20")
-    plan_cache.save(Recipe(template, thread_caps(cpus(), 2)), 8)
-    results = _run(tmp_path, template)
+    plan_cache.save(Recipe(template, thread_caps(cpus(), 3)), 8)
+    results = _run(tmp_path, template, [{"n": 1}, {"n": 2}, {"n": 3}], jobs=3)
     summary = results["summary"]
-    assert summary["ok"] == 2, summary
+    assert summary["ok"] == 3, summary
     decisions = "\n".join(summary["decisions"])
     assert "grant of 11 tasks (a peak of 8 measured earlier in the plan cache)" in decisions
     assert "not an attempt; retry at once where nothing is guessed for it" in decisions
@@ -67,6 +69,27 @@ def test_a_child_that_outgrows_a_guessed_grant_is_retried_at_once_and_not_charge
                             "outcome.json").read_text())
     assert any("its own grant of 11 tasks" in e for e in first_try["evidence"])
     assert first_try["budget"]["refused_this_launch"] > 0
+
+
+def test_the_last_place_beside_a_guess_shares_what_the_budget_leaves():
+    """A guessed need of 17 (the first child's threads at work_started) on a budget of 60
+    with two places: the newcomer and the uncapped first child split the 26 tasks that
+    two asks leave over (no third child could use them); a confirmed need is granted as
+    it is."""
+    first = admission.Child(grant=None, threads_now=11, peak=11)
+
+    def scene(confirmed: bool, most: int = 2) -> admission.Scene:
+        return admission.Scene(running=[first], most=most, exclusive=False,
+                               after_guess=False, ask=17, need_known=True,
+                               need_confirmed=confirmed, free=49, total=60, can_grant=True)
+
+    guessed = admission.decide(scene(confirmed=False))
+    assert isinstance(guessed, admission.Admit)
+    assert (guessed.grant, guessed.cap) == (30, 30) and guessed.grant + guessed.cap <= 60
+    confirmed = admission.decide(scene(confirmed=True))
+    assert isinstance(confirmed, admission.Admit) and (confirmed.grant, confirmed.cap) == (17, 43)
+    not_last = admission.decide(scene(confirmed=False, most=3))
+    assert isinstance(not_last, admission.Admit) and not_last.grant == 17
 
 
 def test_time_breakdown_and_floor(tmp_path):

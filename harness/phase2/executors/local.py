@@ -101,7 +101,8 @@ class LocalExecutor(Executor):
                      for r in self._running],
             most=self.strategy.admission.most(self.jobs),
             exclusive=any(r.exclusive for r in self._running), after_guess=bool(task.guesses),
-            ask=self.need.ask(), need_known=self.need.value is not None, free=free,
+            ask=self.need.ask(), need_known=self.need.value is not None,
+            need_confirmed=self.need.confirmed, free=free,
             total=total, can_grant=budget.group is not None)
 
     def _apply(self, decision: admission.Admit | admission.Wait, scene: admission.Scene
@@ -119,7 +120,9 @@ class LocalExecutor(Executor):
             return False
         if decision.cap is not None and not self._cap_first(decision.cap):
             return False
-        what = (f"a grant of {decision.grant} tasks ({self.need.basis()})"
+        shared = (f", and half of what the budget leaves over two asks of {scene.usable_ask}"
+                  if (decision.grant or 0) > (scene.usable_ask or 0) else "")
+        what = (f"a grant of {decision.grant} tasks ({self.need.basis()}{shared})"
                 if decision.grant is not None else f"need {scene.usable_ask}")
         self.log.decide(f"admit #{len(self._running) + 1}: headroom {scene.free}, reserved "
                         f"for running children {decision.reserved}, {what}")

@@ -32,12 +32,15 @@ class Admit:
 
 
 def admit(running: Sequence[Child], ask: int | None, free: int | None, total: int | None,
-          can_grant: bool) -> Admit | None:
+          can_grant: bool, share: bool = False) -> Admit | None:
     """One more child now, and how; None: not now.
 
     ask: the tasks one child needs (the policy's need or prior; None: unknown, so the
     first child is measured alone). free: the budget's headroom now (None: no task limit
-    anywhere). total: the tasks the run's children may hold together.
+    anywhere). total: the tasks the run's children may hold together. share: the ask
+    is a guess and this child takes the last place beside the uncapped first one, so
+    what the budget leaves over both asks is split between their grants, up to the ask
+    again each (no other child could use it; a guess a little low kills nobody).
     """
     if not running or free is None:
         return Admit(None)
@@ -49,17 +52,20 @@ def admit(running: Sequence[Child], ask: int | None, free: int | None, total: in
     granted = sum(c.grant for c in running if c.grant is not None)
     reserved = sum(max(0, c.grant - c.threads_now) for c in running if c.grant is not None)
     uncapped = next((c for c in running if c.grant is None), None)
-    cap = None
+    cap, grant = None, ask
     if uncapped is not None:
         cap = total - granted - ask  # what the budget leaves it beside the others' grants
         if cap < max(ask, uncapped.threads_now):
             return None
+        if share:  # at most the ask again: a guess off by 2x survives, a leak stays small
+            half = min(ask, (cap - max(ask, uncapped.threads_now)) // 2)
+            cap, grant = cap - half, ask + half
         reserved += cap - uncapped.threads_now
     elif total - granted < ask:
         return None
-    if free - reserved < ask:
+    if free - reserved < grant:
         return None
-    return Admit(ask, cap, reserved)
+    return Admit(grant, cap, reserved)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class Scene:
     after_guess: bool  # this task died within a guess before: it runs alone now
     ask: int | None  # the need's ask(): the tasks one child is granted
     need_known: bool  # a need, not only a prior, is known
+    need_confirmed: bool  # ...and a child of this run that completed confirmed it
     free: int | None  # the budget's headroom now
     total: int | None  # the tasks the run's children may hold together
     can_grant: bool  # each child can have a pids.max of its own
@@ -101,6 +108,8 @@ def decide(scene: Scene) -> Admit | Wait:
         return Admit(None) if not scene.running else Wait("it runs alone now")
     if not scene.running:
         return Admit(None)  # alone is the best a child can get
-    decision = admit(scene.running, scene.usable_ask, scene.free, scene.total, scene.can_grant)
+    last = scene.most is not None and len(scene.running) + 1 >= scene.most
+    decision = admit(scene.running, scene.usable_ask, scene.free, scene.total, scene.can_grant,
+                     share=last and not scene.need_confirmed)
     return decision if decision is not None else Wait(
         "the budget's headroom does not hold one more child's need")
