@@ -13,13 +13,14 @@ DECISIONS_FILE = "decisions.jsonl"  # the runner's decisions, streamed
 PLAN_FILE = "plan.json"  # one child's measured peak for this command
 PLAN_PROBE = "plan-probe"  # `phase2 plan`'s probe launch
 EVALS = "evals"  # evals/KEY/attempt-N/: each attempt's launch files
+LIVE = "live"  # live/KEY.N.jsonl: a cluster attempt's events as its node pushes them
 REPORT_FILE = "report.html"
 MARK = ".harness"  # the harness made this directory
 LOCK_FILE = "run.lock"  # flock'd by the run using OUT; holds its pid
 ATTEMPT_GLOB = "attempt-*"
 # What the harness itself puts in an --out before a run does (`phase2 plan --out OUT`).
 HARNESS_MADE = frozenset({RUN_FILE, LEDGER_FILE, RESULTS_FILE, DECISIONS_FILE, PLAN_FILE,
-                          PLAN_PROBE, EVALS, REPORT_FILE, MARK, LOCK_FILE})
+                          PLAN_PROBE, EVALS, LIVE, REPORT_FILE, MARK, LOCK_FILE})
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class Layout:
     @property
     def evals(self) -> Path:
         return self.out / EVALS
+
+    @property
+    def live(self) -> Path:
+        return self.out / LIVE
 
     @property
     def lock(self) -> Path:

@@ -22,8 +22,8 @@ def _line(step: int) -> bytes:
 class Driver:
     """The tracker and the spool, as the executor drives them each poll."""
 
-    def __init__(self) -> None:
-        self.received, self.spool = live.Received(), live.Spool(self.take)
+    def __init__(self, out: Path) -> None:
+        self.received, self.spool = live.Received(), live.Spool(self.take, out / "live")
         self.lock = threading.Lock()
 
     def send(self, offset: int, data: bytes, last: bool) -> None:
@@ -41,7 +41,7 @@ class Driver:
 
 
 def test_reports_arrive_while_the_child_writes_and_all_of_them_by_the_end(tmp_path):
-    events, driver = tmp_path / "events.jsonl", Driver()
+    events, driver = tmp_path / "events.jsonl", Driver(tmp_path)
     seen: list[tuple[int, dict]] = []
     offset = 0
     try:
@@ -110,10 +110,30 @@ def test_a_long_file_is_sent_in_pieces_that_keep_its_offsets(tmp_path):
     body = b"".join(_line(step) for step in range(1, 3000))
     assert len(body) > 2 * live.CHUNK
     events.write_bytes(body)
-    driver = Driver()
+    driver = Driver(tmp_path)
     try:
         with live.Forwarder(events, driver.send):
             pass
         assert driver.poll().read_bytes() == body
     finally:
         driver.spool.close()
+
+
+def test_the_spool_is_the_runs_own_and_starts_clean(tmp_path):
+    """A killed driver's spool is removed by the next executor on that OUT; a link put
+    where the spool goes is removed, never followed; the spool goes with the executor."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep").write_text("not the run's")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(elsewhere, out / "live")
+    spool = live.Spool(lambda running, ended: {}, out / "live")
+    assert not (out / "live").is_symlink() and (elsewhere / "keep").exists()
+    assert (out / "live").stat().st_mode & 0o777 == 0o700
+    (out / "live" / "0000-k.1.jsonl").write_bytes(_line(1))  # as a killed driver left it
+    again = live.Spool(lambda running, ended: {}, out / "live")
+    assert list(again.dir.iterdir()) == []
+    spool.close()
+    again.close()
+    assert not (out / "live").exists()

@@ -81,7 +81,8 @@ class RayExecutor(Executor):
         self._refs: dict = {}  # ObjectRef -> (task, grant, what the grant is based on)
         # What running attempts' nodes pushed of their events (live.py): the Pool reads a
         # spool file as it reads a local child's events.
-        self.spool = live.Spool(self._take) if self.tracker is not None else None
+        self.spool = live.Spool(self._take, Layout(Path(opts.out)).live) \
+            if self.tracker is not None else None
         self.intervals: list[tuple[float, float]] = []  # the recent ones: see _ran()
         self._most = 0
 

@@ -14,8 +14,8 @@ wrote: untrusted, bounded (LIVE_LIMIT bytes per attempt), parsed only by the rea
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -113,12 +113,14 @@ Take = Callable[[Ids, Ids], dict[tuple[str, int], bytes]]  # the tracker's take(
 
 class Spool:
     """At the driver: one file per followed attempt, what its node pushed so far, in a
-    private temp dir removed with the executor. An ended attempt's file stays until the
-    next pull: the Pool reads the rest of it when the attempt is reported."""
+    directory of the run's own (OUT/live, 0700), removed with the executor, and at the
+    start where a killed driver left one. An ended attempt's file stays until the next
+    pull: the Pool reads the rest of it when the attempt is reported."""
 
-    def __init__(self, take: Take) -> None:
-        self.take = take
-        self.dir = Path(tempfile.mkdtemp(prefix="harness-live-"))
+    def __init__(self, take: Take, directory: Path) -> None:
+        self.take, self.dir = take, directory
+        self.close()
+        self.dir.mkdir(mode=0o700, parents=True)
         self._ended: Ids = []
 
     def path(self, key: str, attempt: int) -> Path:
@@ -139,11 +141,12 @@ class Spool:
 
     @staticmethod
     def _add(path: Path, data: bytes) -> None:
-        size = path.stat().st_size if path.exists() else 0
-        if size + len(data) > LIVE_LIMIT:
-            return
-        with open(path, "ab") as f:  # our own dir (0700): nothing else writes there
-            f.write(data)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        with os.fdopen(os.open(path, flags, 0o600), "ab") as f:
+            if f.tell() + len(data) <= LIVE_LIMIT:
+                f.write(data)
 
     def close(self) -> None:
+        if self.dir.is_symlink():  # never a link: removed, not followed
+            self.dir.unlink()
         shutil.rmtree(self.dir, ignore_errors=True)
