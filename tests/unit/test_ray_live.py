@@ -32,7 +32,7 @@ class Driver:
 
     def take(self, running: live.Ids, ended: live.Ids) -> dict[tuple[str, int], bytes]:
         with self.lock:
-            return self.received.take(running + ended)
+            return self.received.take(running, ended)
 
     def poll(self, ended: bool = False) -> Path:
         ids = [("0000-k", 1)]
@@ -76,11 +76,11 @@ def test_the_tracker_takes_only_what_continues_and_no_more_than_the_limit():
     received.append("k", 1, 2, "text\n")  # type: ignore[arg-type]  # not bytes
     received.append("k", 1, 2, b"x" * live.LIVE_LIMIT)  # past the limit
     received.append("k", 1, 2, b"b\n")
-    assert received.take([("k", 1), ("k", 2)]) == {("k", 1): b"a\nb\n"}
-    assert received.take([("k", 1)]) == {}
-    received.forget("k", 1)
+    assert received.take([("k", 1), ("k", 2)], []) == {("k", 1): b"a\nb\n"}
+    assert received.take([("k", 1)], []) == {}
+    assert received.take([], [("k", 1)]) == {}  # ended: forgotten
     received.append("k", 1, 0, b"again\n")  # forgotten: starts over
-    assert received.take([("k", 1)]) == {("k", 1): b"again\n"}
+    assert received.take([("k", 1)], []) == {("k", 1): b"again\n"}
 
 
 def test_a_planted_link_is_never_followed_and_a_failing_send_ends_only_forwarding(tmp_path):

@@ -22,6 +22,7 @@ from harness.phase2.need.estimate import Need
 from harness.phase2.options import RunOptions
 from harness.phase2.schedule.decisions import DecisionLog
 from harness.phase2.schedule.task import Attempt, Task
+from harness.supervise.files import LaunchFiles
 
 __all__ = ["Attempt", "Executor", "ExecutorFacts"]
 ROOM_UNBOUNDED = 1 << 30
@@ -96,7 +97,7 @@ class Executor(ABC):
     def events_after(self, attempt: Attempt) -> Path:
         """Where an attempt that ended has all its events, at the offsets events_of()'s
         file had: read once, when poll() reports it."""
-        return Path(attempt.outcome.log_dir or ".") / "events.jsonl"
+        return LaunchFiles(Path(attempt.outcome.log_dir or ".")).events
 
     @abstractmethod
     def facts(self) -> ExecutorFacts:

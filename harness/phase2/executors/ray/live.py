@@ -84,6 +84,10 @@ class Forwarder:
         return data
 
 
+Ids = list[tuple[str, int]]  # (evaluation key, attempt)
+Take = Callable[[Ids, Ids], dict[tuple[str, int], bytes]]  # the tracker's take(), called
+
+
 class Received:
     """At the driver's tracker: each attempt's bytes not taken yet, accepted only where
     they continue what came before, LIVE_LIMIT in all."""
@@ -99,16 +103,13 @@ class Received:
         self._seen[(key, attempt)] = seen + len(data)
         self._pending.setdefault((key, attempt), bytearray()).extend(data)
 
-    def take(self, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
-        return {k: bytes(self._pending.pop(k)) for k in wanted if k in self._pending}
-
-    def forget(self, key: str, attempt: int) -> None:
-        self._seen.pop((key, attempt), None)
-        self._pending.pop((key, attempt), None)
-
-
-Ids = list[tuple[str, int]]  # (evaluation key, attempt)
-Take = Callable[[Ids, Ids], dict[tuple[str, int], bytes]]  # the tracker's take(), called
+    def take(self, running: Ids, ended: Ids) -> dict[tuple[str, int], bytes]:
+        """What arrived for these attempts since the last take; the ended ones (all their
+        lines are in) are forgotten after."""
+        taken = {k: bytes(self._pending.pop(k)) for k in running + ended if k in self._pending}
+        for k in ended:
+            self._seen.pop(k, None)
+        return taken
 
 
 class Spool:
@@ -133,11 +134,9 @@ class Spool:
         for key, attempt in self._ended:
             with contextlib.suppress(FileNotFoundError):
                 self.path(key, attempt).unlink()
-        self._ended = []
-        taken = self.take([r for r in running if r not in ended], ended)
-        for (key, attempt), data in taken.items():
+        self._ended = list(ended)  # dropped next pull, even if this take fails
+        for (key, attempt), data in self.take(running, ended).items():
             self._add(self.path(key, attempt), data)
-        self._ended = list(ended)
 
     @staticmethod
     def _add(path: Path, data: bytes) -> None:

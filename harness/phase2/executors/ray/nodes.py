@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.host import cgroup
 from harness.phase2.executors.ray import evaluate
-from harness.phase2.executors.ray.live import Received
+from harness.phase2.executors.ray.live import Ids, Received
 from harness.phase2.schedule.task import attempt_path
 from harness.supervise.files import LaunchFiles
 from harness.verdict.outcome import Outcome
@@ -47,13 +47,8 @@ class Tracker:
     def append(self, key: str, attempt: int, offset: int, data: bytes) -> None:
         self.live.append(key, attempt, offset, data)
 
-    def take(self, wanted: list[tuple[str, int]], ended: list[tuple[str, int]]
-             ) -> dict[tuple[str, int], bytes]:
-        """What arrived for these running attempts; the ended ones are forgotten after."""
-        taken = self.live.take(wanted + ended)
-        for key, attempt in ended:
-            self.live.forget(key, attempt)
-        return taken
+    def take(self, running: Ids, ended: Ids) -> dict[tuple[str, int], bytes]:
+        return self.live.take(running, ended)
 
 
 def tracker(ray):
